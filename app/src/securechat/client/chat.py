@@ -331,13 +331,17 @@ class ChatClient:
         for name in SERVER_EVENTS:
             sio.on(name, self._recorder(name))
         headers = {"Origin": self._origin} if self._origin else {}
-        await sio.connect(
-            self.base_url,
-            auth={"token": self.http.token},
-            headers=headers,
-            transports=transports or ["websocket"],
-            wait_timeout=10,
-        )
+        try:
+            await sio.connect(
+                self.base_url,
+                auth={"token": self.http.token},
+                headers=headers,
+                transports=transports or ["websocket"],
+                wait_timeout=10,
+            )
+        except BaseException:
+            await http_session.close()
+            raise
         self._sio = sio
 
     def _recorder(self, name: str) -> Any:
@@ -359,7 +363,8 @@ class ChatClient:
     async def disconnect(self) -> None:
         if self._sio is not None:
             await self._sio.disconnect()
-            await self._sio.eio.http.close() if self._sio.eio.http else None
+            if self._sio.eio.http is not None:
+                await self._sio.eio.http.close()
             self._sio = None
 
     async def close(self) -> None:

@@ -90,19 +90,19 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if user is not None and self._presence.disconnected(user.user_id):
             await self._announce(user.user_id, "user:offline")
 
-    async def on_message_send(self, sid: str, data: Any) -> Ack:
+    async def on_message_send(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
         return await self._handle(sid, lambda user: self._send(sid, user, data))
 
-    async def on_message_read(self, sid: str, data: Any) -> Ack:
+    async def on_message_read(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
         return await self._handle(sid, lambda user: self._read(user, data))
 
-    async def on_typing_start(self, sid: str, data: Any) -> Ack:
+    async def on_typing_start(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
         return await self._handle(sid, lambda user: self._typing(user, data, "typing:start"))
 
-    async def on_typing_stop(self, sid: str, data: Any) -> Ack:
+    async def on_typing_stop(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
         return await self._handle(sid, lambda user: self._typing(user, data, "typing:stop"))
 
-    async def on_presence_list(self, sid: str, data: Any = None) -> Ack:
+    async def on_presence_list(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
         return await self._handle(sid, lambda user: self._presence_list(user, data))
 
     async def _handle(self, sid: str, work: Callable[[SocketUser], Awaitable[Ack]]) -> Ack:
