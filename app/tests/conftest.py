@@ -33,7 +33,9 @@ def mariadb_url(database: str) -> str:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """An empty database, fresh for each test module and backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'securechat.db'}"
@@ -63,8 +65,6 @@ def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
-
-
 
 
 @pytest.fixture(scope="module")

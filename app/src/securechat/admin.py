@@ -22,7 +22,7 @@ def _with_accounts(settings: Settings) -> tuple[AccountService, Session]:
 
 
 def create_admin(settings: Settings, username: str, password: str) -> str:
-    """Register `username` exactly as a client would (keys made by the reference client), as admin."""
+    """Register `username` as a client would (keys made by the reference client), as admin."""
     if len(password) < MIN_PASSWORD_CHARS:
         raise ValueError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
     registration = build_registration(

@@ -1,4 +1,4 @@
-"""`securechat`: serve, db upgrade|current, admin create|disable|enable. A thin shim over the library."""
+"""`securechat`: serve, db upgrade|current, admin create|disable|enable; a shim over the library."""
 
 from __future__ import annotations
 
@@ -138,6 +138,7 @@ def admin() -> None:
 def admin_create(username: str, password_stdin: bool) -> None:
     """Create an admin account USERNAME; prints a generated password once unless one is given."""
     from securechat.admin import create_admin
+    from securechat.db.migrate import SchemaOutdatedError
     from securechat.services.errors import ServiceError
 
     settings = load_settings()
@@ -151,6 +152,8 @@ def admin_create(username: str, password_stdin: bool) -> None:
         user_id = create_admin(settings, username, password)
     except ServiceError as error:
         fail(error.message, EXIT_FAILURE)
+    except SchemaOutdatedError as error:
+        fail(str(error), EXIT_SCHEMA)
     except ValueError as error:
         fail(str(error), EXIT_USAGE)
     click.echo(f"admin {username} created (id {user_id})")
@@ -174,13 +177,18 @@ def admin_enable(username: str) -> None:
 
 def _set_disabled(username: str, *, disabled: bool) -> None:
     from securechat.admin import set_disabled
+    from securechat.db.migrate import SchemaOutdatedError
     from securechat.services.errors import ServiceError
 
     try:
         ended = set_disabled(load_settings(), username, disabled=disabled)
     except ServiceError as error:
         fail(f"{error.message}: {username}", EXIT_FAILURE)
+    except SchemaOutdatedError as error:
+        fail(str(error), EXIT_SCHEMA)
     state = f"disabled, {ended} session(s) ended" if disabled else "enabled"
     click.echo(f"{username} {state}")
+
+
 if __name__ == "__main__":
     main()

@@ -41,7 +41,7 @@ class Components:
     schema_revision: str
 
     async def db(self, work: Callable[[Session], T]) -> T:
-        """Run `work` in a worker thread in one transaction: commit on return, roll back on error."""
+        """Run `work` in a worker thread in one transaction; commit on return, else roll back."""
         return await run_in_threadpool(self._in_transaction, work)
 
     def _in_transaction(self, work: Callable[[Session], T]) -> T:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from functools import partial
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import socketio
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
@@ -30,12 +30,13 @@ from securechat.protocol import UUID_RE
 from securechat.realtime.hub import Hub
 from securechat.realtime.namespace import ChatNamespace
 from securechat.security.headers import SecurityMiddleware
+from securechat.security.origins import OriginPolicy
 from securechat.security.passwords import AuthKeyHasher
 from securechat.security.ratelimit import SlidingWindowLimiter
 from securechat.services.accounts import AccountService
 from securechat.services.conversations import ConversationService
 from securechat.services.errors import ServiceError
-from securechat.services.messages import MessageService, store_batch
+from securechat.services.messages import MessageService, SendRequest, Stored, store_batch
 from securechat.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -59,7 +60,10 @@ def build_components(settings: Settings, sio: socketio.AsyncServer) -> Component
     engine = make_engine(settings.database_url)
     revision = check_schema(engine)  # refuse to serve an outdated schema
     session_factory = make_session_factory(engine)
-    apply = partial(store_batch, max_ciphertext_bytes=settings.max_ciphertext_bytes)
+
+    def apply(session: Session, batch: Sequence[SendRequest]) -> list[Stored | Exception]:
+        return store_batch(session, batch, settings.max_ciphertext_bytes)
+
     limits = settings.rate_limits
     return Components(
         settings=settings,
@@ -85,8 +89,7 @@ def create_app(settings: Settings) -> ASGIApp:
     register_url_convertor("uuid_str", UuidStringConvertor())
     sio = socketio.AsyncServer(
         async_mode="asgi",
-        # None means same-origin only; never "*".
-        cors_allowed_origins=list(settings.allowed_origins) or None,
+        cors_allowed_origins=OriginPolicy(settings.allowed_origins),
         max_http_buffer_size=settings.max_request_bytes,
         logger=False,
         engineio_logger=False,

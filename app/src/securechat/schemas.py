@@ -28,27 +28,28 @@ from securechat.protocol import (
     EPOCH_KEY_BYTES,
     GCM_TAG_BYTES,
     GROUP_MAX_MEMBERS,
-    KDF_NAME,
     KDF_SALT_BYTES,
     NONCE_BYTES,
     P256_PUBLIC_BYTES,
     P256_SIGNATURE_BYTES,
-    PROTOCOL_VERSION,
-    SUITE,
     TITLE_MAX_CHARS,
     USERNAME_RE,
     UUID_RE,
 )
 
 KEY_BLOB_MAX_BYTES = 4096
+WRAP_CIPHERTEXT_BYTES = EPOCH_KEY_BYTES + GCM_TAG_BYTES
+MESSAGE_CIPHERTEXT_CEILING = 16 << 20
 SYNC_MAX_CONVERSATIONS = 1000
 MAX_INT = 2**53 - 1
 
 
-def _base64_decoder(min_bytes: int, max_bytes: int) -> BeforeValidator:
+def _decoded(min_bytes: int, max_bytes: int) -> BeforeValidator:
+    """Validator: a strict base64 string in, bytes of a bounded length out."""
+
     def decode(value: Any) -> bytes:
         if not isinstance(value, str):
-            raise ValueError("must be a base64 string")  # noqa: TRY004 - pydantic wants ValueError
+            raise ValueError("must be a base64 string")
         # Bound the work before decoding: 4 characters carry 3 bytes.
         if len(value) > 4 * ((max_bytes + 2) // 3):
             raise ValueError(f"must decode to at most {max_bytes} bytes")
@@ -56,6 +57,9 @@ def _base64_decoder(min_bytes: int, max_bytes: int) -> BeforeValidator:
             data = base64.b64decode(value.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):
             raise ValueError("must be standard base64 with padding") from None
+        if base64.b64encode(data).decode("ascii") != value:
+            # One spelling per value: non-zero trailing bits would let ciphertext carry extras.
+            raise ValueError("must be canonical base64 (no stray trailing bits)")
         if not min_bytes <= len(data) <= max_bytes:
             size = f"{min_bytes}" if min_bytes == max_bytes else f"{min_bytes} to {max_bytes}"
             raise ValueError(f"must decode to {size} bytes, got {len(data)}")
@@ -64,20 +68,11 @@ def _base64_decoder(min_bytes: int, max_bytes: int) -> BeforeValidator:
     return BeforeValidator(decode)
 
 
-def Base64(min_bytes: int, max_bytes: int | None = None) -> Any:  # noqa: N802 - a type factory
-    """A base64 string in JSON, bytes of a bounded length in Python."""
-    high = min_bytes if max_bytes is None else max_bytes
-    return Annotated[
-        bytes,
-        _base64_decoder(min_bytes, high),
-        WithJsonSchema(
-            {
-                "type": "string",
-                "format": "byte",
-                "description": f"base64, {min_bytes}..{high} bytes",
-            }
-        ),
-    ]
+def _documented(min_bytes: int, max_bytes: int) -> WithJsonSchema:
+    size = f"{min_bytes}" if min_bytes == max_bytes else f"{min_bytes} to {max_bytes}"
+    return WithJsonSchema(
+        {"type": "string", "format": "byte", "description": f"base64 of {size} bytes"}
+    )
 
 
 def _p256_point(data: bytes) -> bytes:
@@ -107,9 +102,41 @@ Title = Annotated[
 ]
 PositiveInt = Annotated[int, Field(ge=1, le=MAX_INT)]
 Seq = Annotated[int, Field(ge=0, le=MAX_INT)]
-Nonce = Base64(NONCE_BYTES)
-Signature = Base64(P256_SIGNATURE_BYTES)
-PublicPoint = Annotated[Base64(P256_PUBLIC_BYTES), AfterValidator(_p256_point)]
+Nonce = Annotated[bytes, _decoded(NONCE_BYTES, NONCE_BYTES), _documented(NONCE_BYTES, NONCE_BYTES)]
+Signature = Annotated[
+    bytes,
+    _decoded(P256_SIGNATURE_BYTES, P256_SIGNATURE_BYTES),
+    _documented(P256_SIGNATURE_BYTES, P256_SIGNATURE_BYTES),
+]
+PublicPoint = Annotated[
+    bytes,
+    _decoded(P256_PUBLIC_BYTES, P256_PUBLIC_BYTES),
+    _documented(P256_PUBLIC_BYTES, P256_PUBLIC_BYTES),
+    AfterValidator(_p256_point),
+]
+AuthKey = Annotated[
+    bytes, _decoded(AUTH_KEY_BYTES, AUTH_KEY_BYTES), _documented(AUTH_KEY_BYTES, AUTH_KEY_BYTES)
+]
+Salt = Annotated[
+    bytes, _decoded(KDF_SALT_BYTES, KDF_SALT_BYTES), _documented(KDF_SALT_BYTES, KDF_SALT_BYTES)
+]
+BlobCiphertext = Annotated[
+    bytes,
+    _decoded(GCM_TAG_BYTES + 2, KEY_BLOB_MAX_BYTES),
+    _documented(GCM_TAG_BYTES + 2, KEY_BLOB_MAX_BYTES),
+]
+WrapCiphertext = Annotated[
+    bytes,
+    _decoded(WRAP_CIPHERTEXT_BYTES, WRAP_CIPHERTEXT_BYTES),
+    _documented(WRAP_CIPHERTEXT_BYTES, WRAP_CIPHERTEXT_BYTES),
+]
+# The upper bound that applies is a setting (SECURECHAT_MAX_CIPHERTEXT_BYTES), checked by the
+# service; this one only bounds decoding work.
+MessageCiphertext = Annotated[
+    bytes,
+    _decoded(GCM_TAG_BYTES, MESSAGE_CIPHERTEXT_CEILING),
+    _documented(GCM_TAG_BYTES, MESSAGE_CIPHERTEXT_CEILING),
+]
 
 
 class Shape(BaseModel):
@@ -121,26 +148,26 @@ class PreloginRequest(Shape):
 
 
 class KdfParams(Shape):
-    name: Literal["pbkdf2-sha256"] = KDF_NAME
+    name: Literal["pbkdf2-sha256"]
     iterations: Annotated[int, Field(ge=1000, le=10_000_000)]
-    salt: Base64(KDF_SALT_BYTES)
+    salt: Salt
 
 
 class PublicKeysIn(Shape):
-    suite: Literal["p256-v1"] = SUITE
+    suite: Literal["p256-v1"]
     ecdh_public: PublicPoint
     ecdsa_public: PublicPoint
 
 
 class KeyBlob(Shape):
     nonce: Nonce
-    ciphertext: Base64(GCM_TAG_BYTES + 2, KEY_BLOB_MAX_BYTES)
+    ciphertext: BlobCiphertext
 
 
 class RegisterRequest(Shape):
     user_id: Uuid
     username: Username
-    auth_key: Base64(AUTH_KEY_BYTES)
+    auth_key: AuthKey
     kdf: KdfParams
     keys: PublicKeysIn
     key_blob: KeyBlob
@@ -148,7 +175,7 @@ class RegisterRequest(Shape):
 
 class LoginRequest(Shape):
     username: Username
-    auth_key: Base64(AUTH_KEY_BYTES)
+    auth_key: AuthKey
 
 
 class KeyChangeRequest(Shape):
@@ -158,8 +185,8 @@ class KeyChangeRequest(Shape):
 
 
 class PasswordChangeRequest(Shape):
-    auth_key: Base64(AUTH_KEY_BYTES)
-    new_auth_key: Base64(AUTH_KEY_BYTES)
+    auth_key: AuthKey
+    new_auth_key: AuthKey
     kdf: KdfParams
     key_blob: KeyBlob
 
@@ -169,7 +196,7 @@ class WrappedKey(Shape):
     recipient_key_version: PositiveInt
     ephemeral_public: PublicPoint
     nonce: Nonce
-    ciphertext: Base64(EPOCH_KEY_BYTES + GCM_TAG_BYTES)
+    ciphertext: WrapCiphertext
     signature: Signature
 
 
@@ -200,16 +227,15 @@ class RoleRequest(Shape):
 
 
 class Envelope(Shape):
-    v: Literal[1] = PROTOCOL_VERSION
-    suite: Literal["p256-v1"] = SUITE
+    v: Literal[1]
+    suite: Literal["p256-v1"]
     conversation_id: Uuid
     epoch: PositiveInt
     message_id: Uuid
     sender_id: Uuid
     sender_key_version: PositiveInt
     nonce: Nonce
-    # The upper bound is a setting (SECURECHAT_MAX_CIPHERTEXT_BYTES), checked by the service.
-    ciphertext: Base64(GCM_TAG_BYTES, 16 << 20)
+    ciphertext: MessageCiphertext
     signature: Signature
 
 

@@ -27,7 +27,10 @@ def register(api: TestClient, name: str | None = None, password: str = PASSWORD)
 def auth_key_for(api: TestClient, name: str, password: str = PASSWORD) -> str:
     kdf = api.post("/api/v1/auth/prelogin", json={"username": name}).json()["kdf"]
     derived = derive_keys(
-        password, base64.b64decode(kdf["salt"]), kdf["iterations"], min_iterations=TEST_KDF_ITERATIONS
+        password,
+        base64.b64decode(kdf["salt"]),
+        kdf["iterations"],
+        min_iterations=TEST_KDF_ITERATIONS,
     )
     return base64.b64encode(derived.auth_key).decode()
 
@@ -85,7 +88,10 @@ def test_wrong_password_and_unknown_user_look_the_same(api: TestClient) -> None:
 def test_duplicate_username_is_a_conflict(api: TestClient) -> None:
     account = register(api)
     again = build_registration(
-        account["name"], PASSWORD, iterations=TEST_KDF_ITERATIONS, min_iterations=TEST_KDF_ITERATIONS
+        account["name"],
+        PASSWORD,
+        iterations=TEST_KDF_ITERATIONS,
+        min_iterations=TEST_KDF_ITERATIONS,
     )
     response = api.post("/api/v1/auth/register", json=again.request)
     assert response.status_code == 409
@@ -129,6 +135,7 @@ HOSTILE_REGISTRATIONS = [
     ("auth_key", base64.b64encode(bytes(31)).decode(), "auth_key"),
     ("auth_key", base64.urlsafe_b64encode(b"\xff" * 32).decode(), "auth_key"),
     ("auth_key", " " + base64.b64encode(bytes(32)).decode(), "auth_key"),
+    ("auth_key", base64.b64encode(bytes(32)).decode()[:-2] + "B=", "auth_key"),  # stray bits
     ("kdf.iterations", "600000", "kdf.iterations"),
     ("kdf.iterations", True, "kdf.iterations"),
     ("kdf.iterations", 10**12, "kdf.iterations"),
@@ -169,7 +176,9 @@ def test_hostile_registrations_are_refused_naming_the_field(
     ],
 )
 def test_malformed_bodies(api: TestClient, body: bytes, content_type: str, status: int) -> None:
-    response = api.post("/api/v1/auth/prelogin", content=body, headers={"Content-Type": content_type})
+    response = api.post(
+        "/api/v1/auth/prelogin", content=body, headers={"Content-Type": content_type}
+    )
     assert response.status_code == status
     assert "error" in response.json()
 
@@ -198,7 +207,8 @@ def test_login_is_rate_limited_per_account(make_client: Any) -> None:
 def test_auth_endpoints_are_rate_limited_per_ip(make_client: Any) -> None:
     api = make_client(SECURECHAT_RATE_AUTH_PER_IP="5")
     statuses = [
-        api.post("/api/v1/auth/prelogin", json={"username": "someone"}).status_code for _ in range(6)
+        api.post("/api/v1/auth/prelogin", json={"username": "someone"}).status_code
+        for _ in range(6)
     ]
     assert statuses == [200] * 5 + [429]
 
@@ -265,15 +275,23 @@ def test_password_change_ends_other_sessions(api: TestClient) -> None:
     first = login(api, account["name"])
     second = login(api, account["name"])
     salt = os.urandom(16)
-    new_keys = derive_keys("a new long password", salt, TEST_KDF_ITERATIONS, min_iterations=TEST_KDF_ITERATIONS)
+    new_keys = derive_keys(
+        "a new long password", salt, TEST_KDF_ITERATIONS, min_iterations=TEST_KDF_ITERATIONS
+    )
     user_id = account["user"]["id"]
     body = {
         "auth_key": auth_key_for(api, account["name"]),
         "new_auth_key": base64.b64encode(new_keys.auth_key).decode(),
-        "kdf": {"name": "pbkdf2-sha256", "iterations": TEST_KDF_ITERATIONS, "salt": base64.b64encode(salt).decode()},
+        "kdf": {
+            "name": "pbkdf2-sha256",
+            "iterations": TEST_KDF_ITERATIONS,
+            "salt": base64.b64encode(salt).decode(),
+        },
         "key_blob": seal_key_blob(new_keys.wrap_key, user_id, 1, account["registration"].identity),
     }
-    assert api.put("/api/v1/accounts/me/password", json=body, headers=bearer(first)).status_code == 204
+    assert (
+        api.put("/api/v1/accounts/me/password", json=body, headers=bearer(first)).status_code == 204
+    )
     assert api.get("/api/v1/accounts/me", headers=bearer(second)).status_code == 401
     assert api.get("/api/v1/accounts/me", headers=bearer(first)).status_code == 200
     login(api, account["name"], "a new long password")

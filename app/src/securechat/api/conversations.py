@@ -144,8 +144,6 @@ async def send_message(request: Request) -> Response:
         )
     parts = components(request)
     stored = await parts.writer.submit(SendRequest(ctx.user_id, envelope))
-    if isinstance(stored, ServiceError):
-        raise stored
     if not stored.duplicate:
         await hub(request).to_users("message:new", stored.message, stored.recipients)
     return json_response(stored.ack(), status=201)

@@ -35,12 +35,14 @@ async def health(request: Request) -> Response:
 
 def _openapi_path(path: str) -> str:
     # Starlette's "{name:convertor}" becomes OpenAPI's "{name}".
-    out = []
-    for segment in path.split("/"):
-        if segment.startswith("{") and ":" in segment:
-            segment = segment.split(":", 1)[0] + "}"
-        out.append(segment)
-    return "/".join(out)
+    return "/".join(
+        segment.split(":", 1)[0] + "}" if segment.startswith("{") else segment
+        for segment in path.split("/")
+    )
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [segment[1:-1].split(":")[0] for segment in path.split("/") if segment.startswith("{")]
 
 
 def _operation_doc(operation: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +98,7 @@ def openapi_document(operations: Sequence[Operation], prefix: str) -> dict[str, 
         "info": {
             "title": "Secure Chat M2M API",
             "version": __version__,
-            "description": "End-to-end encrypted chat. The protocol is specified in docs/protocol.md.",
+            "description": "End-to-end encrypted chat; the protocol is docs/protocol.md.",
         },
         "paths": paths,
         "components": {

@@ -80,7 +80,7 @@ class BatchingWriter(Generic[Item, Result]):
         items = [item for item, _ in batch]
         try:
             results = await asyncio.to_thread(self._commit_with_retries, items)
-        except Exception as error:  # noqa: BLE001 - every waiter must hear about it
+        except Exception as error:
             log.exception("batch of %d writes failed", len(items))
             results = [error] * len(items)
         for (_, future), result in zip(batch, results, strict=True):

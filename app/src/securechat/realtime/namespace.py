@@ -39,8 +39,16 @@ class SocketUser:
     session_id: str
 
 
-def refuse(code: str, message: str) -> ConnectionRefusedError:
-    return ConnectionRefusedError({"code": code, "message": message})
+class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
+    """A refused connection; the client's `connect_error` carries `{"code", "message"}`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_args = {"code": code, "message": message}
+
+
+def refuse(code: str, message: str) -> Refused:
+    return Refused(code, message)
 
 
 def error_ack(error: ServiceError) -> Ack:
@@ -120,8 +128,6 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _send(self, sid: str, user: SocketUser, data: Any) -> Ack:
         envelope = validate(Envelope, data)
         stored = await self._parts.writer.submit(SendRequest(user.user_id, envelope))
-        if isinstance(stored, ServiceError):
-            raise stored
         if not stored.duplicate:
             await self._parts.hub.to_users(
                 "message:new", stored.message, stored.recipients, skip_sid=sid
@@ -163,12 +169,13 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def sweep_sessions(self) -> None:
         """Disconnect sockets whose session ended elsewhere (expired, disabled, another process)."""
+        parts = self._parts
+        await parts.db(parts.accounts.purge_expired_sessions)
         by_session: dict[str, list[str]] = {}
         for sid, user in list(self._sockets.items()):
             by_session.setdefault(user.session_id, []).append(sid)
         if not by_session:
             return
-        parts = self._parts
         live = await parts.db(lambda db: parts.accounts.live_sessions(db, list(by_session)))
         dead = [session_id for session_id in by_session if session_id not in live]
         if dead:

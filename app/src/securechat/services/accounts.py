@@ -118,7 +118,7 @@ class AccountService:
         db.execute(delete(AuthSession).where(AuthSession.id == ctx.session_id))
 
     def live_sessions(self, db: Session, session_ids: list[str]) -> set[str]:
-        """The subset of `session_ids` that still exist, are unexpired and belong to enabled users."""
+        """Those of `session_ids` that exist, are unexpired and belong to enabled users."""
         if not session_ids:
             return set()
         rows = db.scalars(
@@ -131,6 +131,10 @@ class AccountService:
             )
         )
         return set(rows)
+
+    def purge_expired_sessions(self, db: Session) -> int:
+        result = db.execute(delete(AuthSession).where(AuthSession.expires_at <= clock.now()))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def me(self, db: Session, ctx: AuthContext) -> dict[str, Any]:
         user = self._user(db, ctx.user_id)
@@ -191,7 +195,7 @@ class AccountService:
         return others
 
     def set_disabled(self, db: Session, username: str, disabled: bool) -> tuple[str, list[str]]:
-        """Disable or enable an account; disabling ends its sessions. Returns (user id, sessions)."""
+        """Disable or enable an account; disabling ends its sessions. Returns (user, sessions)."""
         user = db.scalar(select(User).where(User.username == username))
         if user is None:
             raise not_found("user")

@@ -74,7 +74,6 @@ class ConversationService:
         elif request.title is None:
             raise invalid("title", "title: a group needs a title")
         users = _active_users(db, members)
-        wrapper_version = users[ctx.user_id].key_version
         _check_wraps(request.epoch_keys, users)
         moment = clock.now()
         db.add(
@@ -102,7 +101,9 @@ class ConversationService:
         for user_id in members:
             role = ADMIN if request.kind == "group" and user_id == ctx.user_id else MEMBER
             db.add(_member(request.id, user_id, role, moment))
-        _add_epoch(db, request.id, 1, ctx.user_id, wrapper_version, request.epoch_keys, moment)
+        _add_epoch(
+            db, request.id, 1, wrapper=users[ctx.user_id], wraps=request.epoch_keys, moment=moment
+        )
         db.flush()
         return Change(self._render_many(db, [request.id])[0], notify=set(members))
 
@@ -141,10 +142,9 @@ class ConversationService:
             db,
             conversation_id,
             request.epoch,
-            ctx.user_id,
-            users[ctx.user_id].key_version,
-            request.epoch_keys,
-            moment,
+            wrapper=users[ctx.user_id],
+            wraps=request.epoch_keys,
+            moment=moment,
         )
         conversation.epoch = request.epoch
         conversation.rotation_required = False
@@ -354,8 +354,8 @@ def _add_epoch(
     db: Session,
     conversation_id: str,
     epoch: int,
-    wrapper_id: str,
-    wrapper_key_version: int,
+    *,
+    wrapper: User,
     wraps: Sequence[WrappedKey],
     moment: datetime,
 ) -> None:
@@ -363,8 +363,8 @@ def _add_epoch(
         Epoch(
             conversation_id=conversation_id,
             epoch=epoch,
-            wrapper_id=wrapper_id,
-            wrapper_key_version=wrapper_key_version,
+            wrapper_id=wrapper.id,
+            wrapper_key_version=wrapper.key_version,
             created_at=moment,
         )
     )

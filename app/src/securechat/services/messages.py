@@ -57,7 +57,7 @@ def epoch_stale() -> ServiceError:
 
 def store_batch(
     db: Session, batch: Sequence[SendRequest], max_ciphertext_bytes: int
-) -> list[Stored | ServiceError]:
+) -> list[Stored | Exception]:
     """Validate and store a batch of envelopes in the caller's transaction.
 
     One round of queries serves the whole batch (conversations locked, memberships,
@@ -81,17 +81,13 @@ def store_batch(
         )
     ):
         members[conversation_id].append(user_id)
-    key_versions: dict[str, int] = {
-        user_id: version
-        for user_id, version in db.execute(
-            select(User.id, User.key_version).where(
-                User.id.in_({r.sender_id for r in batch}), User.disabled.is_(False)
-            )
-        )
-    }
+    senders = select(User.id, User.key_version).where(
+        User.id.in_({r.sender_id for r in batch}), User.disabled.is_(False)
+    )
+    key_versions: dict[str, int] = {row.id: row.key_version for row in db.execute(senders)}
     stored = _already_stored(db, batch)
 
-    results: list[Stored | ServiceError] = []
+    results: list[Stored | Exception] = []
     rows: list[dict[str, Any]] = []
     moment = clock.now()
     for request in batch:
@@ -261,8 +257,7 @@ class MessageService:
             select(Conversation.last_seq).where(Conversation.id == conversation_id)
         )
         target = min(seq, last_seq or 0)
-        if target > member.last_read_seq:
-            member.last_read_seq = target
+        member.last_read_seq = max(member.last_read_seq, target)
         return member.last_read_seq, member_ids(db, conversation_id)
 
 
