@@ -1,0 +1,177 @@
+"""Conversations over HTTP, in process: creation rules and hostile requests."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from securechat.client.crypto import PublicKeys, Signer, new_epoch_key, wrap_epoch_key
+from tests.api.test_accounts import bearer, login, register
+
+
+class Party:
+    def __init__(self, api: TestClient) -> None:
+        account = register(api)
+        self.name = account["name"]
+        self.user_id: str = account["user"]["id"]
+        self.identity = account["registration"].identity
+        self.token = login(api, self.name)
+        self.headers = bearer(self.token)
+
+    @property
+    def signer(self) -> Signer:
+        return Signer(self.user_id, 1, self.identity)
+
+    @property
+    def public(self) -> PublicKeys:
+        return self.identity.public(self.user_id, 1)
+
+
+def creation(creator: Party, members: list[Party], kind: str = "group") -> dict[str, Any]:
+    cid = str(uuid.uuid4())
+    key = new_epoch_key()
+    return {
+        "id": cid,
+        "kind": kind,
+        "title": "ops" if kind == "group" else None,
+        "members": [m.user_id for m in members],
+        "epoch_keys": [wrap_epoch_key(key, cid, 1, creator.signer, m.public) for m in members],
+    }
+
+
+@pytest.fixture
+def people(api: TestClient) -> tuple[Party, Party, Party]:
+    return Party(api), Party(api), Party(api)
+
+
+def test_create_and_list(api: TestClient, people: tuple[Party, Party, Party]) -> None:
+    alice, bob, carol = people
+    body = creation(alice, [alice, bob])
+    response = api.post("/api/v1/conversations", json=body, headers=alice.headers)
+    assert response.status_code == 201, response.text
+    listed = api.get("/api/v1/conversations", headers=bob.headers).json()["conversations"]
+    assert [c["id"] for c in listed] == [body["id"]]
+    assert api.get("/api/v1/conversations", headers=carol.headers).json() == {"conversations": []}
+    keys = api.get(f"/api/v1/conversations/{body['id']}/keys", headers=bob.headers).json()["keys"]
+    assert len(keys) == 1
+    assert keys[0]["recipient_id"] == bob.user_id
+    assert keys[0]["wrapper_id"] == alice.user_id
+
+
+def _hostile(alice: Party, bob: Party, carol: Party) -> list[tuple[str, dict[str, Any], int, str]]:
+    base = creation(alice, [alice, bob])
+    cases: list[tuple[str, dict[str, Any], int, str]] = []
+
+    def case(name: str, status: int, field: str, **changes: Any) -> None:
+        body = copy.deepcopy(base)
+        body.update(changes)
+        cases.append((name, body, status, field))
+
+    case("without me", 422, "members", members=[bob.user_id, carol.user_id])
+    case("user twice", 422, "members", members=[alice.user_id, bob.user_id, bob.user_id])
+    case("unknown user", 422, "members", members=[alice.user_id, str(uuid.uuid4())])
+    case("no wraps", 422, "epoch_keys", epoch_keys=[])
+    case("wrap missing", 422, "epoch_keys", epoch_keys=base["epoch_keys"][:1])
+    case(
+        "wrap twice", 422, "epoch_keys[2]", epoch_keys=[*base["epoch_keys"], base["epoch_keys"][1]]
+    )
+    stranger = copy.deepcopy(base["epoch_keys"][1])
+    stranger["recipient_id"] = carol.user_id
+    case("wrap for a stranger", 422, "epoch_keys[1]", epoch_keys=[base["epoch_keys"][0], stranger])
+    stale = copy.deepcopy(base["epoch_keys"][1])
+    stale["recipient_key_version"] = 2
+    case("old key version", 422, "epoch_keys[1]", epoch_keys=[base["epoch_keys"][0], stale])
+    case("title with controls", 422, "title", title="ops\u202e")
+    case("title too long", 422, "title", title="x" * 101)
+    case("group without title", 422, "title", title=None)
+    case("direct with title", 422, "members", kind="direct", title="x")
+    case(
+        "direct with three",
+        422,
+        "members",
+        kind="direct",
+        title=None,
+        members=[alice.user_id, bob.user_id, carol.user_id],
+    )
+    case("unknown kind", 422, "kind", kind="channel")
+    case("bad id", 422, "id", id="../../x")
+    case("too many members", 422, "members", members=[str(uuid.uuid4()) for _ in range(1001)])
+    return cases
+
+
+def test_hostile_creations(api: TestClient, people: tuple[Party, Party, Party]) -> None:
+    alice, bob, carol = people
+    for name, body, status, field in _hostile(alice, bob, carol):
+        response = api.post("/api/v1/conversations", json=body, headers=alice.headers)
+        assert response.status_code == status, (name, response.text)
+        assert response.json()["error"]["field"] == field, name
+    # Nothing was created by any of them.
+    assert api.get("/api/v1/conversations", headers=alice.headers).json() == {"conversations": []}
+
+
+def test_conversation_id_reuse_is_a_conflict(
+    api: TestClient, people: tuple[Party, Party, Party]
+) -> None:
+    alice, bob, carol = people
+    body = creation(alice, [alice, bob])
+    assert api.post("/api/v1/conversations", json=body, headers=alice.headers).status_code == 201
+    again = creation(carol, [carol, bob])
+    again["id"] = body["id"]
+    response = api.post("/api/v1/conversations", json=again, headers=carol.headers)
+    assert response.status_code == 409
+
+
+def test_strangers_cannot_touch_a_group(
+    api: TestClient, people: tuple[Party, Party, Party]
+) -> None:
+    alice, bob, carol = people
+    body = creation(alice, [alice, bob])
+    cid = body["id"]
+    api.post("/api/v1/conversations", json=body, headers=alice.headers)
+    attempts = [
+        ("GET", f"/api/v1/conversations/{cid}", None),
+        ("PATCH", f"/api/v1/conversations/{cid}", {"title": "mine now"}),
+        ("POST", f"/api/v1/conversations/{cid}/leave", None),
+        ("PUT", f"/api/v1/conversations/{cid}/members/{carol.user_id}", {"role": "admin"}),
+        ("GET", f"/api/v1/conversations/{cid}/keys", None),
+        ("GET", f"/api/v1/conversations/{cid}/messages", None),
+    ]
+    for method, path, json_body in attempts:
+        response = api.request(method, path, json=json_body, headers=carol.headers)
+        assert response.status_code == 404, (method, path, response.text)
+    # A member who is not admin is told no, clearly.
+    response = api.patch(f"/api/v1/conversations/{cid}", json={"title": "x"}, headers=bob.headers)
+    assert response.status_code == 403
+    # The last admin cannot step down.
+    response = api.put(
+        f"/api/v1/conversations/{cid}/members/{alice.user_id}",
+        json={"role": "member"},
+        headers=alice.headers,
+    )
+    assert response.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?limit=0", "?limit=201", "?limit=abc", "?before=-1", "?before=1&after=1", "?after=1e3"],
+)
+def test_history_query_validation(
+    api: TestClient, people: tuple[Party, Party, Party], query: str
+) -> None:
+    alice, bob, _ = people
+    body = creation(alice, [alice, bob])
+    api.post("/api/v1/conversations", json=body, headers=alice.headers)
+    response = api.get(f"/api/v1/conversations/{body['id']}/messages{query}", headers=alice.headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_sync_validation(api: TestClient, people: tuple[Party, Party, Party]) -> None:
+    alice = people[0]
+    for body in ({"since": {"x": 1}}, {"since": {str(uuid.uuid4()): -1}}, {"since": []}, {}):
+        response = api.post("/api/v1/sync", json=body, headers=alice.headers)
+        assert response.status_code == 422, body
