@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 import click
 
 from securechat import __version__
 from securechat.settings import Settings, SettingsError
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -95,11 +98,13 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Migrate the schema to REVISION (default: the newest)."""
-    from securechat.db.migrate import upgrade
+    from securechat.admin import upgrade_schema
 
-    settings = load_settings()
-    upgrade(settings.database_url, revision)
-    click.echo(f"schema upgraded to {revision}")
+    before, after = upgrade_schema(load_settings(), revision)
+    if before == after:
+        click.echo(f"schema already at {after}")
+    else:
+        click.echo(f"schema upgraded from {before or 'empty'} to {after}")
 
 
 @db.command("current")
@@ -188,6 +193,59 @@ def _set_disabled(username: str, *, disabled: bool) -> None:
         fail(str(error), EXIT_SCHEMA)
     state = f"disabled, {ended} session(s) ended" if disabled else "enabled"
     click.echo(f"{username} {state}")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the HMAC chain; name the first bad entry and exit 1 if any entry was tampered with."""
+    from securechat.admin import verify_audit
+
+    verdict = _with_schema(verify_audit)
+    if verdict.ok:
+        click.echo(f"audit trail intact: {verdict.checked} entries")
+        return
+    fail(f"audit trail broken at entry {verdict.bad_id}: {verdict.reason}", EXIT_FAILURE)
+
+
+@audit.command("export")
+@click.option("--json", "as_json", is_flag=True, required=True, help="Print the entries as JSON.")
+def audit_export(as_json: bool) -> None:
+    """Print every audit entry, oldest first, as a JSON array."""
+    import json
+
+    from securechat.admin import export_audit
+
+    entries = _with_schema(export_audit)
+    click.echo(json.dumps(entries, indent=2, ensure_ascii=True))
+
+
+@main.group()
+def files() -> None:
+    """Encrypted file blobs."""
+
+
+@files.command("gc")
+def files_gc() -> None:
+    """Delete files that no message shares, once past SECURECHAT_FILE_GRACE_SECONDS."""
+    from securechat.admin import collect_files
+
+    removed = _with_schema(collect_files)
+    click.echo(f"{removed} unshared file(s) deleted")
+
+
+def _with_schema(work: Callable[[Settings], T]) -> T:
+    from securechat.db.migrate import SchemaOutdatedError
+
+    settings = load_settings()
+    try:
+        return work(settings)
+    except SchemaOutdatedError as error:
+        fail(str(error), EXIT_SCHEMA)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,17 @@ from starlette.concurrency import run_in_threadpool
 
 from securechat.db.writer import BatchingWriter
 from securechat.realtime.hub import Hub
+from securechat.realtime.presence import Presence
+from securechat.security.audit import AuditLog
 from securechat.security.ratelimit import SlidingWindowLimiter
 from securechat.services.accounts import AccountService
+from securechat.services.admin import AdminService
+from securechat.services.blocks import BlockService
 from securechat.services.conversations import ConversationService
+from securechat.services.files import FileService
 from securechat.services.messages import MessageService, SendRequest, Stored
 from securechat.settings import Settings
+from securechat.storage import BlobStore
 
 T = TypeVar("T")
 
@@ -35,6 +41,12 @@ class Components:
     accounts: AccountService
     conversations: ConversationService
     messages: MessageService
+    blocks: BlockService
+    files: FileService
+    admin: AdminService
+    audit: AuditLog
+    blobs: BlobStore
+    presence: Presence
     writer: BatchingWriter[SendRequest, Stored]
     limits: AuthLimits
     hub: Hub

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from securechat.api import accounts, conversations
+from securechat.api import accounts, admin, blocks, conversations, files
 from securechat.api.common import Operation, error_response, guarded, json_response
 from securechat.api.meta import health, openapi_document
 from securechat.components import AuthLimits, Components
@@ -29,19 +32,34 @@ from securechat.db.writer import BatchingWriter
 from securechat.protocol import UUID_RE
 from securechat.realtime.hub import Hub
 from securechat.realtime.namespace import ChatNamespace
+from securechat.realtime.presence import Presence
+from securechat.security.audit import AuditLog
 from securechat.security.headers import SecurityMiddleware
 from securechat.security.origins import OriginPolicy
 from securechat.security.passwords import AuthKeyHasher
 from securechat.security.ratelimit import SlidingWindowLimiter
 from securechat.services.accounts import AccountService
+from securechat.services.admin import AdminService
+from securechat.services.blocks import BlockService
 from securechat.services.conversations import ConversationService
 from securechat.services.errors import ServiceError
+from securechat.services.files import FileService
+from securechat.services.lifecycle import record_startup
 from securechat.services.messages import MessageService, SendRequest, Stored, store_batch
 from securechat.settings import Settings
+from securechat.storage import BlobStore
 
+log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+UPLOAD_ROUTE = re.compile(API_PREFIX + r"/conversations/[0-9a-f-]{36}/files")
 STATIC_DIR = Path(__file__).parent / "static"
-OPERATIONS: tuple[Operation, ...] = accounts.OPERATIONS + conversations.OPERATIONS
+OPERATIONS: tuple[Operation, ...] = (
+    accounts.OPERATIONS
+    + conversations.OPERATIONS
+    + blocks.OPERATIONS
+    + files.OPERATIONS
+    + admin.OPERATIONS
+)
 
 
 class UuidStringConvertor(Convertor[str]):
@@ -65,13 +83,20 @@ def build_components(settings: Settings, sio: socketio.AsyncServer) -> Component
         return store_batch(session, batch, settings.max_ciphertext_bytes)
 
     limits = settings.rate_limits
+    audit = AuditLog(settings.audit_key)
     return Components(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
-        accounts=AccountService(settings, AuthKeyHasher(settings.argon2)),
-        conversations=ConversationService(),
+        accounts=AccountService(settings, AuthKeyHasher(settings.argon2), audit),
+        conversations=ConversationService(audit),
         messages=MessageService(),
+        blocks=BlockService(audit),
+        files=FileService(settings, audit),
+        admin=AdminService(audit),
+        audit=audit,
+        blobs=BlobStore(settings.upload_dir),
+        presence=Presence(),
         writer=BatchingWriter(session_factory, apply, max_batch=settings.writer_max_batch),
         limits=AuthLimits(
             per_ip=SlidingWindowLimiter(limits.auth_per_ip, limits.auth_window_seconds),
@@ -100,14 +125,19 @@ def create_app(settings: Settings) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        parts.blobs.ensure()
+        await parts.db(lambda db: record_startup(db, parts.audit, settings, parts.schema_revision))
         parts.writer.start()
-        sweeper = asyncio.create_task(namespace.run_sweeper(), name="session-sweeper")
+        tasks = [
+            asyncio.create_task(namespace.run_sweeper(), name="session-sweeper"),
+            asyncio.create_task(run_maintenance(parts), name="maintenance"),
+        ]
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await parts.writer.stop()
             parts.engine.dispose()
 
@@ -132,7 +162,30 @@ def create_app(settings: Settings) -> ASGIApp:
     )
     http_app.state.components = parts
     app = socketio.ASGIApp(sio, other_asgi_app=http_app, socketio_path="socket.io")
-    return SecurityMiddleware(app, max_body_bytes=settings.max_request_bytes)
+    return SecurityMiddleware(app, body_limit=partial(body_limit, settings))
+
+
+def body_limit(settings: Settings, path: str) -> int:
+    """Uploads may be as large as the upload limit; every other request is small."""
+    if UPLOAD_ROUTE.fullmatch(path):
+        return settings.max_upload_bytes
+    return settings.max_request_bytes
+
+
+async def maintenance(parts: Components) -> None:
+    """Expired sessions out; unshared files past their grace period deleted, rows then blobs."""
+    await parts.db(parts.accounts.purge_expired_sessions)
+    for name in await parts.db(parts.files.collect_garbage):
+        parts.blobs.delete(name)
+
+
+async def run_maintenance(parts: Components) -> None:
+    while True:
+        try:
+            await maintenance(parts)
+        except Exception:
+            log.exception("maintenance failed; retrying at the next interval")
+        await asyncio.sleep(parts.settings.maintenance_seconds)
 
 
 async def _http_error(_request: Request, exc: Any) -> Response:

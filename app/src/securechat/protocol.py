@@ -45,3 +45,7 @@ UUID_RE: Final = re.compile(
 )
 TITLE_MAX_CHARS: Final = 100
 GROUP_MAX_MEMBERS: Final = 1000
+
+# Encrypted files (section "Encrypted files").
+FILE_CHUNK_BYTES: Final = 65536
+LABEL_FILE_CHUNK: Final = "securechat/p256-v1/file-chunk"

@@ -38,6 +38,7 @@ from securechat.protocol import (
 )
 
 KEY_BLOB_MAX_BYTES = 4096
+MAX_FILES_PER_MESSAGE = 10
 WRAP_CIPHERTEXT_BYTES = EPOCH_KEY_BYTES + GCM_TAG_BYTES
 MESSAGE_CIPHERTEXT_CEILING = 16 << 20
 SYNC_MAX_CONVERSATIONS = 1000
@@ -222,6 +223,10 @@ class RenameRequest(Shape):
     title: Title
 
 
+class AdminRoleRequest(Shape):
+    is_admin: bool
+
+
 class RoleRequest(Shape):
     role: Literal["admin", "member"]
 
@@ -237,6 +242,8 @@ class Envelope(Shape):
     nonce: Nonce
     ciphertext: MessageCiphertext
     signature: Signature
+    # Ids of files this message shares (section 5.4): lets the server keep and serve them.
+    files: Annotated[list[Uuid], Field(max_length=MAX_FILES_PER_MESSAGE)] | None = None
 
 
 class ReadRequest(Shape):

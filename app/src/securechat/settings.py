@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,8 +50,13 @@ class Settings:
 
     database_url: str
     secret_key: str
+    audit_key: bytes
     allowed_origins: tuple[str, ...]
     upload_dir: Path
+    max_upload_bytes: int
+    upload_quota_bytes: int
+    file_grace_seconds: int
+    maintenance_seconds: float
     max_request_bytes: int
     max_ciphertext_bytes: int
     session_ttl_seconds: int
@@ -60,14 +67,49 @@ class Settings:
     writer_max_batch: int
     log_level: str
 
+    def public_view(self) -> list[str]:
+        """The settings as `NAME=value` lines, secrets left out: for the audit trail."""
+        shown = {
+            "ALLOWED_ORIGINS": ",".join(self.allowed_origins),
+            "UPLOAD_DIR": str(self.upload_dir),
+            "MAX_UPLOAD_BYTES": self.max_upload_bytes,
+            "UPLOAD_QUOTA_BYTES": self.upload_quota_bytes,
+            "FILE_GRACE_SECONDS": self.file_grace_seconds,
+            "MAX_REQUEST_BYTES": self.max_request_bytes,
+            "MAX_CIPHERTEXT_BYTES": self.max_ciphertext_bytes,
+            "SESSION_TTL_SECONDS": self.session_ttl_seconds,
+            "KDF_ITERATIONS": self.kdf_iterations,
+            "RATE_AUTH_PER_IP": self.rate_limits.auth_per_ip,
+            "RATE_AUTH_WINDOW_SECONDS": self.rate_limits.auth_window_seconds,
+            "RATE_LOGIN_FAILURES_PER_ACCOUNT": self.rate_limits.login_failures_per_account,
+            "RATE_LOCKOUT_SECONDS": self.rate_limits.lockout_seconds,
+            "ARGON2": f"t={self.argon2.time_cost},m={self.argon2.memory_kib},p={self.argon2.parallelism}",
+            "WRITER_MAX_BATCH": self.writer_max_batch,
+            "LOG_LEVEL": self.log_level,
+        }
+        return [f"{name}={value}" for name, value in shown.items()]
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Env(os.environ if environ is None else environ)
+        database_url = env.get("DATABASE_URL", _database_url)
+        secret_key = env.get("SECRET_KEY", _secret_key)
         return cls(
-            database_url=env.get("DATABASE_URL", _database_url),
-            secret_key=env.get("SECRET_KEY", _secret_key),
+            database_url=database_url,
+            secret_key=secret_key,
+            audit_key=env.get(
+                "AUDIT_KEY", _secret_key, default=_derived_audit_key(secret_key)
+            ).encode(),
             allowed_origins=env.get("ALLOWED_ORIGINS", _origins, default=""),
             upload_dir=env.get("UPLOAD_DIR", Path, default="./var/uploads"),
+            max_upload_bytes=env.get(
+                "MAX_UPLOAD_BYTES", _int(1024, 1 << 40), default=str(100 << 20)
+            ),
+            upload_quota_bytes=env.get(
+                "UPLOAD_QUOTA_BYTES", _int(1024, 1 << 50), default=str(1 << 30)
+            ),
+            file_grace_seconds=env.get("FILE_GRACE_SECONDS", _int(0, 365 * 86400), default="86400"),
+            maintenance_seconds=env.get("MAINTENANCE_SECONDS", _float(0.1, 86400), default="600"),
             max_request_bytes=env.get("MAX_REQUEST_BYTES", _int(1024, 1 << 30), default="1048576"),
             max_ciphertext_bytes=env.get(
                 "MAX_CIPHERTEXT_BYTES", _int(1024, 16 << 20), default="65536"
@@ -128,6 +170,12 @@ _HINTS = {
         "for example: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
     ),
 }
+
+
+def _derived_audit_key(secret_key: str) -> str:
+    # Without SECURECHAT_AUDIT_KEY the audit key follows the secret key; set it explicitly in
+    # production so that rotating the secret key does not orphan the existing audit chain.
+    return hmac.new(secret_key.encode(), b"securechat audit key", hashlib.sha256).hexdigest()
 
 
 def _int(low: int, high: int) -> Callable[[str], int]:

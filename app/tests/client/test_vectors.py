@@ -6,6 +6,7 @@ generator's constants, and use the wire functions the client uses.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,23 @@ from securechat.client.crypto import (
     wrap_epoch_key,
     wrap_signed_data,
 )
-from securechat.client.encoding import b64decode, b64encode
+from securechat.client.encoding import b64decode, b64encode, lp
+from securechat.client.files import (
+    FileEncryptor,
+    decrypt_stream,
+    encrypted_size,
+    file_content,
+    parse_file_content,
+)
 from securechat.client.safety import fingerprint_digits, format_safety_number, safety_number
 from securechat.client.vectors import build_vectors, render
-from securechat.protocol import KDF_ITERATIONS, PROTOCOL_VERSION, SUITE
+from securechat.protocol import (
+    FILE_CHUNK_BYTES,
+    KDF_ITERATIONS,
+    LABEL_FILE_CHUNK,
+    PROTOCOL_VERSION,
+    SUITE,
+)
 
 # tests/client/test_vectors.py -> app/ -> repository root
 VECTORS_PATH = Path(__file__).resolve().parents[3] / "docs" / "protocol-vectors.json"
@@ -258,6 +272,43 @@ def test_safety_number(vectors: dict[str, Any]) -> None:
     assert format_safety_number(sn["digits"]) == sn["formatted"]
     digits = [vectors["users"][name]["fingerprint_digits"] for name in sn["users"]]
     assert sn["digits"] == "".join(sorted(digits))
+
+
+def test_file(vectors: dict[str, Any]) -> None:
+    fv = vectors["file"]
+    assert fv["chunk_bytes"] == FILE_CHUNK_BYTES
+    key = h(fv["file_key_hex"])
+    pattern = h(fv["plaintext_pattern_hex"])
+    size = fv["plaintext_size"]
+    plaintext = (pattern * (size // len(pattern) + 1))[:size]
+    assert hashlib.sha256(plaintext).hexdigest() == fv["plaintext_sha256_hex"]
+
+    # Section 5.4 by hand: one record per chunk, the last one flagged in its AAD.
+    chunks = [plaintext[i : i + FILE_CHUNK_BYTES] for i in range(0, size, FILE_CHUNK_BYTES)]
+    nonces = [h(n) for n in fv["nonces_hex"]]
+    assert len(chunks) == len(nonces) == len(fv["aad_hex"]) == 2
+    blob = b""
+    for index, (chunk, nonce) in enumerate(zip(chunks, nonces, strict=True)):
+        aad = lp(LABEL_FILE_CHUNK, str(index), "1" if index == len(chunks) - 1 else "0")
+        assert aad.hex() == fv["aad_hex"][index]
+        blob += nonce + AESGCM(key).encrypt(nonce, chunk, aad)
+    assert len(blob) == fv["blob_size"] == encrypted_size(size)
+    assert hashlib.sha256(blob).hexdigest() == fv["blob_sha256_hex"]
+    assert blob[:64].hex() == fv["blob_head_hex"]
+    assert blob[-64:].hex() == fv["blob_tail_hex"]
+
+    # The library produces the same blob and opens it.
+    encryptor = FileEncryptor(key, nonces=nonces)
+    assert b"".join(encryptor.encrypt_stream([plaintext])) == blob
+    assert encryptor.sha256 == fv["blob_sha256_hex"]
+    assert b"".join(decrypt_stream([blob], key, fv["blob_sha256_hex"])) == plaintext
+
+    content = fv["content"]
+    ref = parse_file_content(content)
+    assert (ref.key, ref.size, ref.ciphertext_size) == (key, size, fv["blob_size"])
+    assert ref.sha256 == fv["blob_sha256_hex"]
+    again = file_content(ref.file_id, ref.name, ref.mime, encryptor, ref.text)
+    assert again == content
 
 
 def test_file_is_up_to_date(vectors: dict[str, Any]) -> None:

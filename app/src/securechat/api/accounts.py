@@ -24,6 +24,7 @@ from securechat.schemas import (
     PreloginRequest,
     RegisterRequest,
 )
+from securechat.services.accounts import LoginRefusedError
 from securechat.services.conversations import contacts_of
 from securechat.services.errors import ServiceError, invalid
 
@@ -56,7 +57,8 @@ async def register(request: Request) -> Response:
     _limit_ip(request)
     body = await parse_body(request, RegisterRequest)
     parts = components(request)
-    user = await parts.db(lambda db: parts.accounts.register(db, body))
+    ip = client_ip(request)
+    user = await parts.db(lambda db: parts.accounts.register(db, body, ip=ip))
     return json_response({"user": user}, status=201)
 
 
@@ -66,14 +68,20 @@ async def login(request: Request) -> Response:
     parts = components(request)
     failures = parts.limits.failures_per_account
     # Checked before the password: a locked account costs no argon2 and reveals nothing.
+    ip = client_ip(request)
     wait = failures.retry_after(body.username)
     if wait is not None:
+        await parts.db(lambda db: parts.accounts.login_failed(db, None, "locked", ip))
         raise _rate_limited(wait)
     try:
-        answer = await parts.db(lambda db: parts.accounts.login(db, body.username, body.auth_key))
-    except ServiceError as error:
+        answer = await parts.db(
+            lambda db: parts.accounts.login(db, body.username, body.auth_key, ip=ip)
+        )
+    except LoginRefusedError as error:
         if error.code == "invalid_credentials":
             failures.hit(body.username)
+        user_id, reason = error.user_id, error.code
+        await parts.db(lambda db: parts.accounts.login_failed(db, user_id, reason, ip))
         raise
     failures.reset(body.username)
     return json_response(answer)

@@ -11,6 +11,7 @@ root (``make vectors``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import unicodedata
@@ -41,8 +42,9 @@ from securechat.client.crypto import (
     wrap_signed_data,
 )
 from securechat.client.encoding import b64decode, b64encode
+from securechat.client.files import FileEncryptor, chunk_aad, decrypt_stream, file_content
 from securechat.client.safety import fingerprint_digits, format_safety_number, safety_number
-from securechat.protocol import KDF_ITERATIONS, PROTOCOL_VERSION, SUITE
+from securechat.protocol import FILE_CHUNK_BYTES, KDF_ITERATIONS, PROTOCOL_VERSION, SUITE
 
 DEFAULT_PATH = "docs/protocol-vectors.json"
 
@@ -63,6 +65,18 @@ ENVELOPE_NONCE_HEX = "896cea591f0b5a37c3061592"
 # Members in sorted order: the file is written with sorted keys, so this is the order a
 # reader sees, and JSON-encoding the content as read reproduces ``plaintext_hex`` exactly.
 CONTENT: dict[str, object] = {"text": 'Hi Bob! Ünïcödé, emoji 👋 and "quotes".', "type": "text"}
+
+# Section 5.4: a two-chunk file (one full chunk, then 10 bytes), so both AAD flags appear.
+FILE_KEY_HEX = "4f2d9a3c8e1b7f60a5d4c3b2e1f0918273645546372819a0b1c2d3e4f5061728"
+FILE_NONCES_HEX = ("0a1b2c3d4e5f60718293a4b5", "c6d7e8f90a1b2c3d4e5f6071")
+FILE_PATTERN = bytes(range(256))
+FILE_PLAINTEXT_BYTES = FILE_CHUNK_BYTES + 10
+FILE_ID = "0f8e3c57-2a41-4b9d-8c6e-5d7f1a2b3c4d"
+FILE_NAME = "pattern.bin"
+FILE_MIME = "application/octet-stream"
+FILE_CAPTION = "Two chunks"
+# How much of the blob's two ends the vector shows.
+FILE_EDGE_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -245,6 +259,39 @@ def _envelope(sender: FixedUser) -> dict[str, object]:
     }
 
 
+def file_plaintext(pattern: bytes, size: int) -> bytes:
+    """``pattern`` repeated and cut to ``size`` bytes (the file vector's plaintext)."""
+    return (pattern * (size // len(pattern) + 1))[:size]
+
+
+def _file() -> dict[str, object]:
+    """Section 5.4: a file encrypted with a fixed key and fixed record nonces."""
+    key = bytes.fromhex(FILE_KEY_HEX)
+    plaintext = file_plaintext(FILE_PATTERN, FILE_PLAINTEXT_BYTES)
+    encryptor = FileEncryptor(key, nonces=[bytes.fromhex(n) for n in FILE_NONCES_HEX])
+    blob = b"".join(encryptor.encrypt_stream([plaintext]))
+    # The generator checks its own output before publishing it.
+    if b"".join(decrypt_stream([blob], key, encryptor.sha256)) != plaintext:
+        raise AssertionError("file vector does not decrypt")
+    return {
+        "file_key_hex": FILE_KEY_HEX,
+        "chunk_bytes": FILE_CHUNK_BYTES,
+        "plaintext_pattern_hex": FILE_PATTERN.hex(),
+        "plaintext_size": len(plaintext),
+        "plaintext_sha256_hex": hashlib.sha256(plaintext).hexdigest(),
+        "nonces_hex": list(FILE_NONCES_HEX),
+        "aad_hex": [
+            chunk_aad(index, index == len(FILE_NONCES_HEX) - 1).hex()
+            for index in range(len(FILE_NONCES_HEX))
+        ],
+        "blob_size": len(blob),
+        "blob_sha256_hex": encryptor.sha256,
+        "blob_head_hex": blob[:FILE_EDGE_BYTES].hex(),
+        "blob_tail_hex": blob[-FILE_EDGE_BYTES:].hex(),
+        "content": file_content(FILE_ID, FILE_NAME, FILE_MIME, encryptor, FILE_CAPTION),
+    }
+
+
 def _aad_examples(wrapper: FixedUser, recipient: FixedUser) -> dict[str, object]:
     """The three associated-data strings with their inputs, for checking LP on its own."""
     return {
@@ -295,9 +342,9 @@ def build_vectors() -> dict[str, object]:
     return {
         "about": (
             "Test vectors of docs/protocol.md, suite p256-v1. Binary values are hex in *_hex "
-            "members and base64 inside wire objects (keys, blob, wrap, envelope). AES-GCM and "
-            "the derivations are deterministic and must be reproduced; signatures were made "
-            "with RFC 6979 nonces and must verify (any valid signature is acceptable)."
+            "members and base64 inside wire objects (keys, blob, wrap, envelope, file content). "
+            "AES-GCM and the derivations are deterministic and must be reproduced; signatures "
+            "were made with RFC 6979 nonces and must verify (any valid signature is acceptable)."
         ),
         "protocol_version": PROTOCOL_VERSION,
         "suite": SUITE,
@@ -309,6 +356,7 @@ def build_vectors() -> dict[str, object]:
         "epoch_wrap": _epoch_wrap(ALICE, BOB),
         "envelope": _envelope(ALICE),
         "safety_number": _safety(ALICE, BOB),
+        "file": _file(),
     }
 
 

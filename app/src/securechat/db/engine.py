@@ -36,12 +36,20 @@ def _sqlite_engine(database_url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # WAL lets readers proceed while the writer commits; foreign keys are off by default.
+        # Transactions are begun by hand below, so the driver must not begin its own.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        # SQLite has no row locks: a transaction that reads, then writes, loses to a concurrent
+        # writer. Taking the write lock up front serializes transactions (they wait up to the
+        # 30 s busy timeout) instead of failing them; MySQL/MariaDB use row locks instead.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -155,3 +155,63 @@ class Message(Base):
     ciphertext: Mapped[bytes] = mapped_column(Ciphertext)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     server_time: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Block(Base):
+    """`blocker_id` receives nothing from `blocked_id`; see docs/protocol.md "Blocking"."""
+
+    __tablename__ = "blocks"
+
+    blocker_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    blocked_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class StoredFile(Base):
+    """An uploaded ciphertext blob, stored on disk under a random name."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(UUID_CHARS), primary_key=True)
+    uploader_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+
+
+class FileRef(Base):
+    """A message that shares a file; files with no reference are deleted after a grace period."""
+
+    __tablename__ = "file_refs"
+
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(UUID_CHARS), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class AuditEntry(Base):
+    """Append-only; `mac` chains every entry to the one before it (security/audit.py)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(UUID_CHARS), index=True)
+    target_id: Mapped[str | None] = mapped_column(String(UUID_CHARS))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(String(2000))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the last entry's id and MAC. Locking it serializes appends across processes,
+    and comparing it with the log detects a deleted tail."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    last_mac: Mapped[str] = mapped_column(String(64))

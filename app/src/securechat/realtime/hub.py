@@ -36,6 +36,10 @@ class Hub:
         if rooms:
             await self._sio.emit(event, data, to=rooms, skip_sid=skip_sid, namespace=NAMESPACE)
 
+    async def disconnect_room(self, room: str) -> None:
+        for sid, _ in list(self._sio.manager.get_participants(NAMESPACE, room)):
+            await self._sio.disconnect(sid, namespace=NAMESPACE)
+
     async def revoke_sessions(self, session_ids: Iterable[str], reason: str) -> None:
         """Tell the sockets of these sessions why, then disconnect them."""
         for session_id in session_ids:
@@ -43,8 +47,4 @@ class Hub:
             await self._sio.emit(
                 "session:revoked", {"reason": reason}, to=room, namespace=NAMESPACE
             )
-            sids = [sid for sid, _ in self._sio.manager.get_participants(NAMESPACE, room)]
-            for sid in sids:
-                await self._sio.disconnect(sid, namespace=NAMESPACE)
-            if sids:
-                log.info("ended %d socket(s) of a session: %s", len(sids), reason)
+            await self.disconnect_room(room)

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs
 
 import socketio
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from securechat.components import Components
 from securechat.realtime.hub import NAMESPACE, session_room, user_room
-from securechat.realtime.presence import Presence
 from securechat.schemas import (
     ConversationRef,
     EmptyRequest,
@@ -24,6 +24,7 @@ from securechat.schemas import (
     describe_validation_error,
 )
 from securechat.security.urls import has_token_in_query
+from securechat.services.blocks import hidden_from
 from securechat.services.conversations import contacts_of, load_member, member_ids
 from securechat.services.errors import ServiceError
 from securechat.services.messages import SendRequest
@@ -68,7 +69,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__(NAMESPACE)
         self._parts = parts
         self._sockets: dict[str, SocketUser] = {}
-        self._presence = Presence()
+        self._presence = parts.presence
 
     # python-socketio looks up `on_<event>`; our events are named `noun:verb`.
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -142,35 +143,36 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 db, user.user_id, request.conversation_id, request.seq
             )
         )
+        hidden = await parts.db(lambda db: hidden_from(db, user.user_id))
         event = {"conversation_id": request.conversation_id, "user_id": user.user_id, "seq": seq}
-        await parts.hub.to_users("message:read", event, members)
+        await parts.hub.to_users("message:read", event, set(members) - hidden)
         return {"ok": True, "seq": seq}
 
     async def _typing(self, user: SocketUser, data: Any, event: str) -> Ack:
         request = validate(ConversationRef, data)
 
-        def members(db: Any) -> list[str]:
+        def audience(db: Session) -> set[str]:
             load_member(db, request.conversation_id, user.user_id)
-            return member_ids(db, request.conversation_id)
+            members = set(member_ids(db, request.conversation_id))
+            return members - hidden_from(db, user.user_id) - {user.user_id}
 
-        others = set(await self._parts.db(members)) - {user.user_id}
+        others = await self._parts.db(audience)
         payload = {"conversation_id": request.conversation_id, "user_id": user.user_id}
         await self._parts.hub.to_users(event, payload, others)
         return {"ok": True}
 
     async def _presence_list(self, user: SocketUser, data: Any) -> Ack:
         validate(EmptyRequest, data if data is not None else {})
-        contacts = await self._parts.db(lambda db: contacts_of(db, user.user_id))
+        contacts = await self._parts.db(lambda db: _visible_contacts(db, user.user_id))
         return {"ok": True, "online": self._presence.online(contacts)}
 
     async def _announce(self, user_id: str, event: str) -> None:
-        contacts = await self._parts.db(lambda db: contacts_of(db, user_id))
+        contacts = await self._parts.db(lambda db: _visible_contacts(db, user_id))
         await self._parts.hub.to_users(event, {"user_id": user_id}, contacts)
 
     async def sweep_sessions(self) -> None:
         """Disconnect sockets whose session ended elsewhere (expired, disabled, another process)."""
         parts = self._parts
-        await parts.db(parts.accounts.purge_expired_sessions)
         by_session: dict[str, list[str]] = {}
         for sid, user in list(self._sockets.items()):
             by_session.setdefault(user.session_id, []).append(sid)
@@ -188,3 +190,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 await self.sweep_sessions()
             except Exception:
                 log.exception("session sweep failed; retrying at the next interval")
+
+
+def _visible_contacts(db: Session, user_id: str) -> set[str]:
+    """Who may see this user's presence: people sharing a conversation, minus blocks."""
+    return contacts_of(db, user_id) - hidden_from(db, user_id)

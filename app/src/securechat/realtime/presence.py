@@ -23,5 +23,8 @@ class Presence:
             return True
         return False
 
+    def count(self) -> int:
+        return len(self._sockets)
+
     def online(self, user_ids: Iterable[str]) -> list[str]:
         return sorted(user_id for user_id in set(user_ids) if user_id in self._sockets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,9 +54,9 @@ async def send_json_error(send: Send, status: int, code: str, message: str) -> N
 class SecurityMiddleware:
     """Adds security headers to every response, refuses tokens in URLs and oversized bodies."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, body_limit: Callable[[str], int]) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -79,13 +80,14 @@ class SecurityMiddleware:
         await self._http(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.body_limit(scope.get("path", ""))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await send_json_error(
                 send,
                 413,
                 "payload_too_large",
-                f"the request body is larger than {self.max_body_bytes} bytes",
+                f"the request body is larger than {limit} bytes",
             )
             return
         received = 0
@@ -96,7 +98,7 @@ class SecurityMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise BodyTooLargeError
             return message
 
@@ -117,7 +119,7 @@ class SecurityMiddleware:
                     send,
                     413,
                     "payload_too_large",
-                    f"the request body is larger than {self.max_body_bytes} bytes",
+                    f"the request body is larger than {limit} bytes",
                 )
 
 

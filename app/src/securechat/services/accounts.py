@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from securechat.schemas import (
     PublicKeysIn,
     RegisterRequest,
 )
+from securechat.security.audit import AuditLog
 from securechat.security.passwords import AuthKeyHasher, fake_salt
 from securechat.security.tokens import new_token, session_id_for
 from securechat.services import clock
@@ -42,14 +43,23 @@ class AuthContext:
     is_admin: bool
 
 
+class LoginRefusedError(ServiceError):
+    """A refused login; `user_id` (never sent to the client) is for the audit trail."""
+
+    def __init__(self, code: str, message: str, status: int, user_id: str | None) -> None:
+        super().__init__(code, message, status=status)
+        self.user_id = user_id
+
+
 def unauthorized() -> ServiceError:
     return ServiceError("unauthorized", "missing, invalid or expired session token", status=401)
 
 
 class AccountService:
-    def __init__(self, settings: Settings, hasher: AuthKeyHasher) -> None:
+    def __init__(self, settings: Settings, hasher: AuthKeyHasher, audit: AuditLog) -> None:
         self._settings = settings
         self._hasher = hasher
+        self._audit = audit
 
     def prelogin(self, db: Session, username: str) -> dict[str, Any]:
         user = db.scalar(select(User).where(User.username == username))
@@ -60,7 +70,9 @@ class AccountService:
             salt, iterations = user.kdf_salt, user.kdf_iterations
         return {"kdf": {"name": KDF_NAME, "iterations": iterations, "salt": b64(salt)}}
 
-    def register(self, db: Session, request: RegisterRequest) -> dict[str, Any]:
+    def register(
+        self, db: Session, request: RegisterRequest, *, ip: str | None = None
+    ) -> dict[str, Any]:
         if request.kdf.iterations < self._settings.kdf_iterations:
             raise invalid(
                 "kdf.iterations",
@@ -89,14 +101,20 @@ class AccountService:
             if db.scalar(select(User.id).where(User.username == request.username)):
                 raise conflict("username_taken", "that username is taken") from None
             raise conflict("conflict", "that user id is taken; generate a new one") from None
+        self._audit.append(db, "account.registered", actor_id=user.id, ip=ip)
         return user_json(user)
 
-    def login(self, db: Session, username: str, auth_key: bytes) -> dict[str, Any]:
+    def login(
+        self, db: Session, username: str, auth_key: bytes, *, ip: str | None = None
+    ) -> dict[str, Any]:
         user = db.scalar(select(User).where(User.username == username))
         if not self._hasher.verify(user.auth_hash if user else None, auth_key) or user is None:
-            raise ServiceError("invalid_credentials", "wrong username or password", status=401)
+            raise LoginRefusedError(
+                "invalid_credentials", "wrong username or password", 401, user.id if user else None
+            )
         if user.disabled:
-            raise ServiceError("account_disabled", "this account is disabled", status=403)
+            raise LoginRefusedError("account_disabled", "this account is disabled", 403, user.id)
+        self._audit.append(db, "login.succeeded", actor_id=user.id, ip=ip)
         token, session_id = new_token()
         moment = clock.now()
         expires = moment + timedelta(seconds=self._settings.session_ttl_seconds)
@@ -114,8 +132,13 @@ class AccountService:
             raise unauthorized()
         return AuthContext(row.id, session_id, row.username, row.is_admin)
 
+    def login_failed(self, db: Session, user_id: str | None, reason: str, ip: str | None) -> None:
+        """Record a refused login in its own transaction (the login's own was rolled back)."""
+        self._audit.append(db, "login.failed", target_id=user_id, ip=ip, reason=reason)
+
     def logout(self, db: Session, ctx: AuthContext) -> None:
         db.execute(delete(AuthSession).where(AuthSession.id == ctx.session_id))
+        self._audit.append(db, "logout", actor_id=ctx.user_id)
 
     def live_sessions(self, db: Session, session_ids: list[str]) -> set[str]:
         """Those of `session_ids` that exist, are unexpired and belong to enabled users."""
@@ -165,6 +188,7 @@ class AccountService:
         user.key_blob_nonce = request.key_blob.nonce
         user.key_blob_ciphertext = request.key_blob.ciphertext
         db.add(_user_key(user.id, request.key_version, request.keys, clock.now()))
+        self._audit.append(db, "keys.changed", actor_id=user.id, key_version=request.key_version)
         return user_json(user)
 
     def change_password(
@@ -192,22 +216,8 @@ class AccountService:
             )
         )
         db.execute(delete(AuthSession).where(AuthSession.id.in_(others)))
+        self._audit.append(db, "password.changed", actor_id=user.id, sessions_ended=len(others))
         return others
-
-    def set_disabled(self, db: Session, username: str, disabled: bool) -> tuple[str, list[str]]:
-        """Disable or enable an account; disabling ends its sessions. Returns (user, sessions)."""
-        user = db.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise not_found("user")
-        user.disabled = disabled
-        ended: list[str] = []
-        if disabled:
-            ended = list(db.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id)))
-            db.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
-        return user.id, ended
-
-    def set_admin(self, db: Session, user_id: str, is_admin: bool) -> None:
-        db.execute(update(User).where(User.id == user_id).values(is_admin=is_admin))
 
     def search_users(self, db: Session, prefix: str) -> list[dict[str, Any]]:
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from securechat.db.models import Conversation, Epoch, EpochKey, Member, User
 from securechat.schemas import CreateConversationRequest, NewEpochRequest, WrappedKey
+from securechat.security.audit import AuditLog
 from securechat.services import clock
 from securechat.services.accounts import AuthContext, b64
+from securechat.services.blocks import check_direct_allowed
 from securechat.services.errors import ServiceError, conflict, forbidden, invalid, not_found
 
 ADMIN = "admin"
@@ -51,6 +53,9 @@ def contacts_of(db: Session, user_id: str) -> set[str]:
 
 
 class ConversationService:
+    def __init__(self, audit: AuditLog) -> None:
+        self._audit = audit
+
     def list_for(self, db: Session, ctx: AuthContext) -> list[dict[str, Any]]:
         ids = list(db.scalars(select(Member.conversation_id).where(Member.user_id == ctx.user_id)))
         return self._render_many(db, ids)
@@ -71,6 +76,8 @@ class ConversationService:
                 )
             direct_pair = ":".join(sorted(members))
             self._refuse_existing_direct(db, direct_pair)
+            (other,) = members - {ctx.user_id}
+            check_direct_allowed(db, ctx.user_id, other)
         elif request.title is None:
             raise invalid("title", "title: a group needs a title")
         users = _active_users(db, members)
@@ -104,7 +111,14 @@ class ConversationService:
         _add_epoch(
             db, request.id, 1, wrapper=users[ctx.user_id], wraps=request.epoch_keys, moment=moment
         )
-        db.flush()
+        self._audit.append(
+            db,
+            "conversation.created",
+            actor_id=ctx.user_id,
+            target_id=request.id,
+            kind=request.kind,
+            members=len(members),
+        )
         return Change(self._render_many(db, [request.id])[0], notify=set(members))
 
     def new_epoch(
@@ -148,7 +162,15 @@ class ConversationService:
         )
         conversation.epoch = request.epoch
         conversation.rotation_required = False
-        db.flush()
+        self._audit.append(
+            db,
+            "conversation.epoch" if new_members == old_members else "conversation.members_changed",
+            actor_id=ctx.user_id,
+            target_id=conversation_id,
+            epoch=request.epoch,
+            added=sorted(new_members - old_members),
+            removed=sorted(removed),
+        )
         rendered = self._render_many(db, [conversation_id])[0]
         return Change(rendered, notify=new_members, removed=removed)
 
@@ -167,7 +189,7 @@ class ConversationService:
         ).all()
         if remaining and all(member.role != ADMIN for member in remaining):
             remaining[0].role = ADMIN  # a group always keeps an admin
-        db.flush()
+        self._audit.append(db, "conversation.left", actor_id=ctx.user_id, target_id=conversation_id)
         rendered = self._render_many(db, [conversation_id])[0]
         return Change(rendered, notify={m.user_id for m in remaining}, removed={ctx.user_id})
 
@@ -175,7 +197,9 @@ class ConversationService:
         conversation = _lock(db, conversation_id)
         self._require_group_admin(db, conversation, ctx)
         conversation.title = title
-        db.flush()
+        self._audit.append(
+            db, "conversation.renamed", actor_id=ctx.user_id, target_id=conversation_id
+        )
         return self._changed(db, conversation_id)
 
     def set_role(
@@ -195,7 +219,14 @@ class ConversationService:
             if len(admins) == 1:
                 raise conflict("conflict", "a group needs at least one admin")
         target.role = role
-        db.flush()
+        self._audit.append(
+            db,
+            "conversation.role_changed",
+            actor_id=ctx.user_id,
+            target_id=conversation_id,
+            member=user_id,
+            role=role,
+        )
         return self._changed(db, conversation_id)
 
     def keys_for(self, db: Session, ctx: AuthContext, conversation_id: str) -> list[dict[str, Any]]:

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from securechat.db.models import Conversation, Member, Message, User
+from securechat.db.models import Block, Conversation, FileRef, Member, Message, StoredFile, User
 from securechat.schemas import Envelope
 from securechat.services import clock
 from securechat.services.accounts import AuthContext, b64
+from securechat.services.blocks import blocked_error, blocks_among
 from securechat.services.conversations import load_member, member_ids
 from securechat.services.errors import ServiceError, invalid, not_found
 
@@ -86,9 +87,12 @@ def store_batch(
     )
     key_versions: dict[str, int] = {row.id: row.key_version for row in db.execute(senders)}
     stored = _already_stored(db, batch)
+    blocks = blocks_among(db, {r.sender_id for r in batch})
+    files = _files_of(db, batch)
 
     results: list[Stored | Exception] = []
     rows: list[dict[str, Any]] = []
+    refs: list[dict[str, Any]] = []
     moment = clock.now()
     for request in batch:
         env = request.envelope
@@ -101,17 +105,29 @@ def store_batch(
             results.append(_duplicate(existing, request.sender_id, recipients))
             continue
         problem = _problem(request, conversation, recipients, key_versions, max_ciphertext_bytes)
+        if problem is None and conversation is not None:
+            problem = _block_problem(conversation, request.sender_id, recipients, blocks)
+        if problem is None:
+            problem = _file_problem(request, files)
         if problem is not None or conversation is None:
             results.append(problem or not_found())
             continue
         conversation.last_seq += 1
         row = _row(env, conversation.last_seq, moment)
         rows.append(row)
+        refs.extend(
+            {"file_id": file_id, "conversation_id": env.conversation_id, "seq": row["seq"]}
+            for file_id in set(env.files or ())
+        )
         message = message_json_from_row(row)
         stored[key] = message
-        results.append(Stored(message, duplicate=False, recipients=recipients))
+        # Whoever blocked the sender receives nothing from them.
+        audience = tuple(u for u in recipients if request.sender_id not in blocks.get(u, ()))
+        results.append(Stored(message, duplicate=False, recipients=audience))
     if rows:
         db.execute(insert(Message), rows)
+    if refs:
+        db.execute(insert(FileRef), refs)
     return results
 
 
@@ -151,6 +167,44 @@ def _problem(
         )
     if env.epoch != conversation.epoch or conversation.rotation_required:
         return epoch_stale()
+    return None
+
+
+def _block_problem(
+    conversation: Conversation,
+    sender_id: str,
+    members: tuple[str, ...],
+    blocks: dict[str, set[str]],
+) -> ServiceError | None:
+    if conversation.kind != "direct":
+        return None  # groups stay shared; delivery skips blockers instead
+    for other in members:
+        if other == sender_id:
+            continue
+        if other in blocks.get(sender_id, ()):
+            return blocked_error(i_blocked=True)
+        if sender_id in blocks.get(other, ()):
+            return blocked_error(i_blocked=False)
+    return None
+
+
+def _files_of(db: Session, batch: Sequence[SendRequest]) -> dict[str, StoredFile]:
+    ids = {file_id for r in batch for file_id in (r.envelope.files or ())}
+    if not ids:
+        return {}
+    return {f.id: f for f in db.scalars(select(StoredFile).where(StoredFile.id.in_(ids)))}
+
+
+def _file_problem(request: SendRequest, files: dict[str, StoredFile]) -> ServiceError | None:
+    for index, file_id in enumerate(request.envelope.files or ()):
+        found = files.get(file_id)
+        if (
+            found is None
+            or found.conversation_id != request.envelope.conversation_id
+            or found.uploader_id != request.sender_id
+        ):
+            where = f"files[{index}]"
+            return invalid(where, f"{where}: not a file you uploaded to this conversation")
     return None
 
 
@@ -228,7 +282,7 @@ class MessageService:
         load_member(db, conversation_id, ctx.user_id)
         if before is not None and after is not None:
             raise invalid("before", "before and after cannot be combined")
-        return _page(db, conversation_id, before=before, after=after, limit=limit)
+        return _page(db, ctx.user_id, conversation_id, before=before, after=after, limit=limit)
 
     def sync(
         self, db: Session, ctx: AuthContext, since: dict[str, int], limit: int
@@ -242,7 +296,9 @@ class MessageService:
         )
         return {
             "conversations": {
-                conversation_id: _page(db, conversation_id, before=None, after=seq, limit=limit)
+                conversation_id: _page(
+                    db, ctx.user_id, conversation_id, before=None, after=seq, limit=limit
+                )
                 for conversation_id, seq in since.items()
                 if conversation_id in mine
             }
@@ -262,9 +318,19 @@ class MessageService:
 
 
 def _page(
-    db: Session, conversation_id: str, *, before: int | None, after: int | None, limit: int
+    db: Session,
+    viewer_id: str,
+    conversation_id: str,
+    *,
+    before: int | None,
+    after: int | None,
+    limit: int,
 ) -> dict[str, Any]:
-    query = select(Message).where(Message.conversation_id == conversation_id)
+    """A page of history; messages from users the viewer blocked are left out (seq gaps)."""
+    blocked = select(Block.blocked_id).where(Block.blocker_id == viewer_id)
+    query = select(Message).where(
+        Message.conversation_id == conversation_id, Message.sender_id.not_in(blocked)
+    )
     if after is not None:
         query = query.where(Message.seq > after).order_by(Message.seq)
     else:

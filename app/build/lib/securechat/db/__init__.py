@@ -1,0 +1,1 @@
+"""Persistence: models, engine, the batching message writer and Alembic migrations."""

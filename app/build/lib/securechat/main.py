@@ -1,0 +1,142 @@
+"""The composition root: `create_app(settings)` builds the whole ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import socketio
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from securechat.api import accounts, conversations
+from securechat.api.common import Operation, error_response, guarded, json_response
+from securechat.api.meta import health, openapi_document
+from securechat.components import AuthLimits, Components
+from securechat.db.engine import make_engine, make_session_factory
+from securechat.db.migrate import check_schema
+from securechat.db.writer import BatchingWriter
+from securechat.protocol import UUID_RE
+from securechat.realtime.hub import Hub
+from securechat.realtime.namespace import ChatNamespace
+from securechat.security.headers import SecurityMiddleware
+from securechat.security.origins import OriginPolicy
+from securechat.security.passwords import AuthKeyHasher
+from securechat.security.ratelimit import SlidingWindowLimiter
+from securechat.services.accounts import AccountService
+from securechat.services.conversations import ConversationService
+from securechat.services.errors import ServiceError
+from securechat.services.messages import MessageService, SendRequest, Stored, store_batch
+from securechat.settings import Settings
+
+API_PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).parent / "static"
+OPERATIONS: tuple[Operation, ...] = accounts.OPERATIONS + conversations.OPERATIONS
+
+
+class UuidStringConvertor(Convertor[str]):
+    """Path segments that are lowercase UUIDv4 strings; anything else is a 404."""
+
+    regex = UUID_RE.pattern.strip("^$")
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+def build_components(settings: Settings, sio: socketio.AsyncServer) -> Components:
+    engine = make_engine(settings.database_url)
+    revision = check_schema(engine)  # refuse to serve an outdated schema
+    session_factory = make_session_factory(engine)
+
+    def apply(session: Session, batch: Sequence[SendRequest]) -> list[Stored | Exception]:
+        return store_batch(session, batch, settings.max_ciphertext_bytes)
+
+    limits = settings.rate_limits
+    return Components(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        accounts=AccountService(settings, AuthKeyHasher(settings.argon2)),
+        conversations=ConversationService(),
+        messages=MessageService(),
+        writer=BatchingWriter(session_factory, apply, max_batch=settings.writer_max_batch),
+        limits=AuthLimits(
+            per_ip=SlidingWindowLimiter(limits.auth_per_ip, limits.auth_window_seconds),
+            failures_per_account=SlidingWindowLimiter(
+                limits.login_failures_per_account, limits.lockout_seconds
+            ),
+        ),
+        hub=Hub(sio),
+        schema_revision=revision,
+    )
+
+
+def create_app(settings: Settings) -> ASGIApp:
+    """Build the application: Starlette for HTTP, python-socketio beside it, hardening around."""
+    register_url_convertor("uuid_str", UuidStringConvertor())
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        cors_allowed_origins=OriginPolicy(settings.allowed_origins),
+        max_http_buffer_size=settings.max_request_bytes,
+        logger=False,
+        engineio_logger=False,
+    )
+    parts = build_components(settings, sio)
+    namespace = ChatNamespace(parts)
+    sio.register_namespace(namespace)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        parts.writer.start()
+        sweeper = asyncio.create_task(namespace.run_sweeper(), name="session-sweeper")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await parts.writer.stop()
+            parts.engine.dispose()
+
+    api_routes: list[BaseRoute] = [
+        Route(API_PREFIX + op.path, guarded(op.handler), methods=[op.method]) for op in OPERATIONS
+    ]
+    document = openapi_document(OPERATIONS, API_PREFIX)
+
+    async def openapi(_request: Request) -> Response:
+        return json_response(document)
+
+    routes = [
+        *api_routes,
+        Route(API_PREFIX + "/openapi.json", openapi, methods=["GET"]),
+        Route(API_PREFIX + "/health", guarded(health), methods=["GET"]),
+        Mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static"),
+    ]
+    http_app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+    )
+    http_app.state.components = parts
+    app = socketio.ASGIApp(sio, other_asgi_app=http_app, socketio_path="socket.io")
+    return SecurityMiddleware(app, max_body_bytes=settings.max_request_bytes)
+
+
+async def _http_error(_request: Request, exc: Any) -> Response:
+    status = getattr(exc, "status_code", 500)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    message = {404: "no such resource", 405: "method not allowed"}.get(status, "request refused")
+    return error_response(ServiceError(code, message, status=status))

@@ -1,0 +1,190 @@
+"""Socket.IO event handlers: validate, call a service, acknowledge, fan out. Nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+import socketio
+from pydantic import ValidationError
+
+from securechat.components import Components
+from securechat.realtime.hub import NAMESPACE, session_room, user_room
+from securechat.realtime.presence import Presence
+from securechat.schemas import (
+    ConversationRef,
+    EmptyRequest,
+    Envelope,
+    ReadRequest,
+    Shape,
+    describe_validation_error,
+)
+from securechat.security.urls import has_token_in_query
+from securechat.services.conversations import contacts_of, load_member, member_ids
+from securechat.services.errors import ServiceError
+from securechat.services.messages import SendRequest
+
+log = logging.getLogger(__name__)
+ShapeT = TypeVar("ShapeT", bound=Shape)
+Ack = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SocketUser:
+    user_id: str
+    session_id: str
+
+
+class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
+    """A refused connection; the client's `connect_error` carries `{"code", "message"}`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_args = {"code": code, "message": message}
+
+
+def refuse(code: str, message: str) -> Refused:
+    return Refused(code, message)
+
+
+def error_ack(error: ServiceError) -> Ack:
+    return {"ok": False, "error": error.to_json()}
+
+
+def validate(model: type[ShapeT], data: Any) -> ShapeT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        field, message = describe_validation_error(error)
+        raise ServiceError("validation_error", message, status=422, field=field) from None
+
+
+class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    def __init__(self, parts: Components) -> None:
+        super().__init__(NAMESPACE)
+        self._parts = parts
+        self._sockets: dict[str, SocketUser] = {}
+        self._presence = Presence()
+
+    # python-socketio looks up `on_<event>`; our events are named `noun:verb`.
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        return await super().trigger_event(event.replace(":", "_"), *args)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if has_token_in_query(parse_qs(environ.get("QUERY_STRING", ""))):
+            raise refuse(
+                "token_in_url", "send the token in the Socket.IO auth payload, not the URL"
+            )
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token or len(token) > 256:
+            raise refuse("unauthorized", "connect with auth: {token: <session token>}")
+        parts = self._parts
+        try:
+            ctx = await parts.db(lambda db: parts.accounts.authenticate(db, token))
+        except ServiceError as error:
+            raise refuse(error.code, error.message) from None
+        self._sockets[sid] = SocketUser(ctx.user_id, ctx.session_id)
+        await self.enter_room(sid, user_room(ctx.user_id))
+        await self.enter_room(sid, session_room(ctx.session_id))
+        if self._presence.connected(ctx.user_id):
+            await self._announce(ctx.user_id, "user:online")
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        user = self._sockets.pop(sid, None)
+        if user is not None and self._presence.disconnected(user.user_id):
+            await self._announce(user.user_id, "user:offline")
+
+    async def on_message_send(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
+        return await self._handle(sid, lambda user: self._send(sid, user, data))
+
+    async def on_message_read(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
+        return await self._handle(sid, lambda user: self._read(user, data))
+
+    async def on_typing_start(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
+        return await self._handle(sid, lambda user: self._typing(user, data, "typing:start"))
+
+    async def on_typing_stop(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
+        return await self._handle(sid, lambda user: self._typing(user, data, "typing:stop"))
+
+    async def on_presence_list(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
+        return await self._handle(sid, lambda user: self._presence_list(user, data))
+
+    async def _handle(self, sid: str, work: Callable[[SocketUser], Awaitable[Ack]]) -> Ack:
+        user = self._sockets.get(sid)
+        if user is None:
+            return error_ack(ServiceError("unauthorized", "not connected", status=401))
+        try:
+            return await work(user)
+        except ServiceError as error:
+            return error_ack(error)
+        except Exception:
+            log.exception("unhandled error in a socket event")
+            return error_ack(ServiceError("internal_error", "internal error", status=500))
+
+    async def _send(self, sid: str, user: SocketUser, data: Any) -> Ack:
+        envelope = validate(Envelope, data)
+        stored = await self._parts.writer.submit(SendRequest(user.user_id, envelope))
+        if not stored.duplicate:
+            await self._parts.hub.to_users(
+                "message:new", stored.message, stored.recipients, skip_sid=sid
+            )
+        return stored.ack()
+
+    async def _read(self, user: SocketUser, data: Any) -> Ack:
+        request = validate(ReadRequest, data)
+        parts = self._parts
+        seq, members = await parts.db(
+            lambda db: parts.messages.mark_read(
+                db, user.user_id, request.conversation_id, request.seq
+            )
+        )
+        event = {"conversation_id": request.conversation_id, "user_id": user.user_id, "seq": seq}
+        await parts.hub.to_users("message:read", event, members)
+        return {"ok": True, "seq": seq}
+
+    async def _typing(self, user: SocketUser, data: Any, event: str) -> Ack:
+        request = validate(ConversationRef, data)
+
+        def members(db: Any) -> list[str]:
+            load_member(db, request.conversation_id, user.user_id)
+            return member_ids(db, request.conversation_id)
+
+        others = set(await self._parts.db(members)) - {user.user_id}
+        payload = {"conversation_id": request.conversation_id, "user_id": user.user_id}
+        await self._parts.hub.to_users(event, payload, others)
+        return {"ok": True}
+
+    async def _presence_list(self, user: SocketUser, data: Any) -> Ack:
+        validate(EmptyRequest, data if data is not None else {})
+        contacts = await self._parts.db(lambda db: contacts_of(db, user.user_id))
+        return {"ok": True, "online": self._presence.online(contacts)}
+
+    async def _announce(self, user_id: str, event: str) -> None:
+        contacts = await self._parts.db(lambda db: contacts_of(db, user_id))
+        await self._parts.hub.to_users(event, {"user_id": user_id}, contacts)
+
+    async def sweep_sessions(self) -> None:
+        """Disconnect sockets whose session ended elsewhere (expired, disabled, another process)."""
+        parts = self._parts
+        await parts.db(parts.accounts.purge_expired_sessions)
+        by_session: dict[str, list[str]] = {}
+        for sid, user in list(self._sockets.items()):
+            by_session.setdefault(user.session_id, []).append(sid)
+        if not by_session:
+            return
+        live = await parts.db(lambda db: parts.accounts.live_sessions(db, list(by_session)))
+        dead = [session_id for session_id in by_session if session_id not in live]
+        if dead:
+            await parts.hub.revoke_sessions(dead, "expired")
+
+    async def run_sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self._parts.settings.session_sweep_seconds)
+            try:
+                await self.sweep_sessions()
+            except Exception:
+                log.exception("session sweep failed; retrying at the next interval")

@@ -1,0 +1,1 @@
+"""Authentication secrets, rate limits and HTTP hardening."""

@@ -1,0 +1,1 @@
+"""Domain logic. Nothing here knows about HTTP or sockets."""

@@ -1,0 +1,286 @@
+"""Accounts: registration, login, sessions, key versions and the public key directory."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from securechat.db.models import AuthSession, User, UserKey
+from securechat.protocol import KDF_NAME, KDF_SALT_BYTES, SUITE
+from securechat.schemas import (
+    KeyChangeRequest,
+    PasswordChangeRequest,
+    PublicKeysIn,
+    RegisterRequest,
+)
+from securechat.security.passwords import AuthKeyHasher, fake_salt
+from securechat.security.tokens import new_token, session_id_for
+from securechat.services import clock
+from securechat.services.errors import ServiceError, conflict, invalid, not_found
+from securechat.settings import Settings
+
+DIRECTORY_PAGE = 50
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """Who is calling: resolved from a bearer token on every request and socket."""
+
+    user_id: str
+    session_id: str
+    username: str
+    is_admin: bool
+
+
+def unauthorized() -> ServiceError:
+    return ServiceError("unauthorized", "missing, invalid or expired session token", status=401)
+
+
+class AccountService:
+    def __init__(self, settings: Settings, hasher: AuthKeyHasher) -> None:
+        self._settings = settings
+        self._hasher = hasher
+
+    def prelogin(self, db: Session, username: str) -> dict[str, Any]:
+        user = db.scalar(select(User).where(User.username == username))
+        if user is None:
+            salt = fake_salt(self._settings.secret_key, username, KDF_SALT_BYTES)
+            iterations = self._settings.kdf_iterations
+        else:
+            salt, iterations = user.kdf_salt, user.kdf_iterations
+        return {"kdf": {"name": KDF_NAME, "iterations": iterations, "salt": b64(salt)}}
+
+    def register(self, db: Session, request: RegisterRequest) -> dict[str, Any]:
+        if request.kdf.iterations < self._settings.kdf_iterations:
+            raise invalid(
+                "kdf.iterations",
+                f"kdf.iterations: must be at least {self._settings.kdf_iterations}",
+            )
+        moment = clock.now()
+        user = User(
+            id=request.user_id,
+            username=request.username,
+            auth_hash=self._hasher.hash(request.auth_key),
+            kdf_salt=request.kdf.salt,
+            kdf_iterations=request.kdf.iterations,
+            key_version=1,
+            key_blob_nonce=request.key_blob.nonce,
+            key_blob_ciphertext=request.key_blob.ciphertext,
+            is_admin=False,
+            disabled=False,
+            created_at=moment,
+        )
+        db.add(user)
+        db.add(_user_key(request.user_id, 1, request.keys, moment))
+        try:
+            db.flush()
+        except IntegrityError:
+            db.rollback()
+            if db.scalar(select(User.id).where(User.username == request.username)):
+                raise conflict("username_taken", "that username is taken") from None
+            raise conflict("conflict", "that user id is taken; generate a new one") from None
+        return user_json(user)
+
+    def login(self, db: Session, username: str, auth_key: bytes) -> dict[str, Any]:
+        user = db.scalar(select(User).where(User.username == username))
+        if not self._hasher.verify(user.auth_hash if user else None, auth_key) or user is None:
+            raise ServiceError("invalid_credentials", "wrong username or password", status=401)
+        if user.disabled:
+            raise ServiceError("account_disabled", "this account is disabled", status=403)
+        token, session_id = new_token()
+        moment = clock.now()
+        expires = moment + timedelta(seconds=self._settings.session_ttl_seconds)
+        db.add(AuthSession(id=session_id, user_id=user.id, created_at=moment, expires_at=expires))
+        return {"token": token, "expires_at": clock.iso(expires), "user": user_json(user)}
+
+    def authenticate(self, db: Session, token: str) -> AuthContext:
+        session_id = session_id_for(token)
+        row = db.execute(
+            select(AuthSession.expires_at, User.id, User.username, User.is_admin, User.disabled)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.id == session_id)
+        ).first()
+        if row is None or row.disabled or row.expires_at <= clock.now():
+            raise unauthorized()
+        return AuthContext(row.id, session_id, row.username, row.is_admin)
+
+    def logout(self, db: Session, ctx: AuthContext) -> None:
+        db.execute(delete(AuthSession).where(AuthSession.id == ctx.session_id))
+
+    def live_sessions(self, db: Session, session_ids: list[str]) -> set[str]:
+        """Those of `session_ids` that exist, are unexpired and belong to enabled users."""
+        if not session_ids:
+            return set()
+        rows = db.scalars(
+            select(AuthSession.id)
+            .join(User, User.id == AuthSession.user_id)
+            .where(
+                AuthSession.id.in_(session_ids),
+                AuthSession.expires_at > clock.now(),
+                User.disabled.is_(False),
+            )
+        )
+        return set(rows)
+
+    def purge_expired_sessions(self, db: Session) -> int:
+        result = db.execute(delete(AuthSession).where(AuthSession.expires_at <= clock.now()))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def me(self, db: Session, ctx: AuthContext) -> dict[str, Any]:
+        user = self._user(db, ctx.user_id)
+        key = db.get_one(UserKey, (user.id, user.key_version))
+        return {
+            "user": user_json(user),
+            "kdf": {
+                "name": KDF_NAME,
+                "iterations": user.kdf_iterations,
+                "salt": b64(user.kdf_salt),
+            },
+            "keys": keys_json(key),
+            "key_blob": {
+                "nonce": b64(user.key_blob_nonce),
+                "ciphertext": b64(user.key_blob_ciphertext),
+            },
+        }
+
+    def change_keys(
+        self, db: Session, ctx: AuthContext, request: KeyChangeRequest
+    ) -> dict[str, Any]:
+        user = self._user(db, ctx.user_id, for_update=True)
+        if request.key_version != user.key_version + 1:
+            raise conflict(
+                "conflict", f"key_version must be {user.key_version + 1}", current=user.key_version
+            )
+        user.key_version = request.key_version
+        user.key_blob_nonce = request.key_blob.nonce
+        user.key_blob_ciphertext = request.key_blob.ciphertext
+        db.add(_user_key(user.id, request.key_version, request.keys, clock.now()))
+        return user_json(user)
+
+    def change_password(
+        self, db: Session, ctx: AuthContext, request: PasswordChangeRequest
+    ) -> list[str]:
+        """Re-wrap the key blob under a new password; return the other sessions it ended."""
+        user = self._user(db, ctx.user_id, for_update=True)
+        if not self._hasher.verify(user.auth_hash, request.auth_key):
+            raise ServiceError("invalid_credentials", "the current password is wrong", status=401)
+        if request.kdf.iterations < self._settings.kdf_iterations:
+            raise invalid(
+                "kdf.iterations",
+                f"kdf.iterations: must be at least {self._settings.kdf_iterations}",
+            )
+        user.auth_hash = self._hasher.hash(request.new_auth_key)
+        user.kdf_salt = request.kdf.salt
+        user.kdf_iterations = request.kdf.iterations
+        user.key_blob_nonce = request.key_blob.nonce
+        user.key_blob_ciphertext = request.key_blob.ciphertext
+        others = list(
+            db.scalars(
+                select(AuthSession.id).where(
+                    AuthSession.user_id == user.id, AuthSession.id != ctx.session_id
+                )
+            )
+        )
+        db.execute(delete(AuthSession).where(AuthSession.id.in_(others)))
+        return others
+
+    def set_disabled(self, db: Session, username: str, disabled: bool) -> tuple[str, list[str]]:
+        """Disable or enable an account; disabling ends its sessions. Returns (user, sessions)."""
+        user = db.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise not_found("user")
+        user.disabled = disabled
+        ended: list[str] = []
+        if disabled:
+            ended = list(db.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id)))
+            db.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+        return user.id, ended
+
+    def set_admin(self, db: Session, user_id: str, is_admin: bool) -> None:
+        db.execute(update(User).where(User.id == user_id).values(is_admin=is_admin))
+
+    def search_users(self, db: Session, prefix: str) -> list[dict[str, Any]]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = db.execute(
+            select(User, UserKey)
+            .join(UserKey, (UserKey.user_id == User.id) & (UserKey.key_version == User.key_version))
+            .where(User.username.like(escaped + "%", escape="\\"), User.disabled.is_(False))
+            .order_by(User.username)
+            .limit(DIRECTORY_PAGE)
+        ).all()
+        return [public_user_json(user, key) for user, key in rows]
+
+    def public_user(self, db: Session, user_id: str) -> dict[str, Any]:
+        row = db.execute(
+            select(User, UserKey)
+            .join(UserKey, (UserKey.user_id == User.id) & (UserKey.key_version == User.key_version))
+            .where(User.id == user_id)
+        ).first()
+        if row is None:
+            raise not_found("user")
+        return public_user_json(row[0], row[1])
+
+    def key_version(self, db: Session, user_id: str, key_version: int) -> dict[str, Any]:
+        key = db.get(UserKey, (user_id, key_version))
+        if key is None:
+            raise not_found("key version")
+        return {
+            "user_id": key.user_id,
+            "key_version": key.key_version,
+            **keys_json(key),
+            "created_at": clock.iso(key.created_at),
+        }
+
+    def _user(self, db: Session, user_id: str, *, for_update: bool = False) -> User:
+        query = select(User).where(User.id == user_id)
+        user = db.scalar(query.with_for_update() if for_update else query)
+        if user is None:
+            raise unauthorized()
+        return user
+
+
+def _user_key(user_id: str, version: int, keys: PublicKeysIn, moment: Any) -> UserKey:
+    return UserKey(
+        user_id=user_id,
+        key_version=version,
+        ecdh_public=keys.ecdh_public,
+        ecdsa_public=keys.ecdsa_public,
+        created_at=moment,
+    )
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "is_admin": user.is_admin,
+        "key_version": user.key_version,
+        "created_at": clock.iso(user.created_at),
+    }
+
+
+def keys_json(key: UserKey) -> dict[str, str]:
+    return {
+        "suite": SUITE,
+        "ecdh_public": b64(key.ecdh_public),
+        "ecdsa_public": b64(key.ecdsa_public),
+    }
+
+
+def public_user_json(user: User, key: UserKey) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "key_version": user.key_version,
+        "keys": keys_json(key),
+    }

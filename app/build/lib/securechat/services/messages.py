@@ -1,0 +1,279 @@
+"""Messages: storing batches of envelopes, history, catch-up and read positions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from securechat.db.models import Conversation, Member, Message, User
+from securechat.schemas import Envelope
+from securechat.services import clock
+from securechat.services.accounts import AuthContext, b64
+from securechat.services.conversations import load_member, member_ids
+from securechat.services.errors import ServiceError, invalid, not_found
+
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    sender_id: str
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A committed (or previously committed) message and who should receive it."""
+
+    message: dict[str, Any]
+    duplicate: bool
+    recipients: tuple[str, ...]
+
+    def ack(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "conversation_id": self.message["conversation_id"],
+            "message_id": self.message["message_id"],
+            "seq": self.message["seq"],
+            "server_time": self.message["server_time"],
+            "duplicate": self.duplicate,
+        }
+
+
+def epoch_stale() -> ServiceError:
+    return ServiceError(
+        "epoch_stale",
+        "the conversation has a newer epoch or needs a key rotation; re-read it and re-send",
+        status=409,
+        field="epoch",
+    )
+
+
+def store_batch(
+    db: Session, batch: Sequence[SendRequest], max_ciphertext_bytes: int
+) -> list[Stored | Exception]:
+    """Validate and store a batch of envelopes in the caller's transaction.
+
+    One round of queries serves the whole batch (conversations locked, memberships,
+    sender key versions, already stored ids), so a batch of N sends costs a handful of
+    statements and one commit instead of N transactions.
+    """
+    conversation_ids = sorted({r.envelope.conversation_id for r in batch})
+    conversations = {
+        c.id: c
+        for c in db.scalars(
+            select(Conversation)
+            .where(Conversation.id.in_(conversation_ids))
+            .order_by(Conversation.id)
+            .with_for_update()
+        )
+    }
+    members: dict[str, list[str]] = defaultdict(list)
+    for conversation_id, user_id in db.execute(
+        select(Member.conversation_id, Member.user_id).where(
+            Member.conversation_id.in_(conversation_ids)
+        )
+    ):
+        members[conversation_id].append(user_id)
+    senders = select(User.id, User.key_version).where(
+        User.id.in_({r.sender_id for r in batch}), User.disabled.is_(False)
+    )
+    key_versions: dict[str, int] = {row.id: row.key_version for row in db.execute(senders)}
+    stored = _already_stored(db, batch)
+
+    results: list[Stored | Exception] = []
+    rows: list[dict[str, Any]] = []
+    moment = clock.now()
+    for request in batch:
+        env = request.envelope
+        key = (env.conversation_id, env.message_id)
+        conversation = conversations.get(env.conversation_id)
+        recipients = tuple(members.get(env.conversation_id, ()))
+        existing = stored.get(key)
+        if existing is not None:
+            # A retry gets its original ack, even after a rotation made its epoch stale.
+            results.append(_duplicate(existing, request.sender_id, recipients))
+            continue
+        problem = _problem(request, conversation, recipients, key_versions, max_ciphertext_bytes)
+        if problem is not None or conversation is None:
+            results.append(problem or not_found())
+            continue
+        conversation.last_seq += 1
+        row = _row(env, conversation.last_seq, moment)
+        rows.append(row)
+        message = message_json_from_row(row)
+        stored[key] = message
+        results.append(Stored(message, duplicate=False, recipients=recipients))
+    if rows:
+        db.execute(insert(Message), rows)
+    return results
+
+
+def _duplicate(
+    existing: dict[str, Any], sender_id: str, recipients: tuple[str, ...]
+) -> Stored | ServiceError:
+    if existing["sender_id"] != sender_id:
+        return ServiceError(
+            "conflict",
+            "message_id: already used; generate a new one",
+            status=409,
+            field="message_id",
+        )
+    return Stored(existing, duplicate=True, recipients=recipients)
+
+
+def _problem(
+    request: SendRequest,
+    conversation: Conversation | None,
+    recipients: tuple[str, ...],
+    key_versions: dict[str, int],
+    max_ciphertext_bytes: int,
+) -> ServiceError | None:
+    env = request.envelope
+    if conversation is None or request.sender_id not in recipients:
+        return not_found()
+    if env.sender_id != request.sender_id:
+        return invalid("sender_id", "sender_id: must be your own user id")
+    if key_versions.get(request.sender_id) != env.sender_key_version:
+        return invalid("sender_key_version", "sender_key_version: must be your current key version")
+    if len(env.ciphertext) > max_ciphertext_bytes:
+        return ServiceError(
+            "payload_too_large",
+            f"ciphertext: larger than {max_ciphertext_bytes} bytes",
+            status=413,
+            field="ciphertext",
+        )
+    if env.epoch != conversation.epoch or conversation.rotation_required:
+        return epoch_stale()
+    return None
+
+
+def _already_stored(
+    db: Session, batch: Sequence[SendRequest]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    keys = {(r.envelope.conversation_id, r.envelope.message_id) for r in batch}
+    found = db.scalars(
+        select(Message).where(tuple_(Message.conversation_id, Message.message_id).in_(keys))
+    )
+    return {(m.conversation_id, m.message_id): message_json(m) for m in found}
+
+
+def _row(env: Envelope, seq: int, moment: Any) -> dict[str, Any]:
+    return {
+        "conversation_id": env.conversation_id,
+        "seq": seq,
+        "message_id": env.message_id,
+        "sender_id": env.sender_id,
+        "sender_key_version": env.sender_key_version,
+        "epoch": env.epoch,
+        "nonce": env.nonce,
+        "ciphertext": env.ciphertext,
+        "signature": env.signature,
+        "server_time": moment,
+    }
+
+
+def message_json_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "suite": "p256-v1",
+        "conversation_id": row["conversation_id"],
+        "epoch": row["epoch"],
+        "message_id": row["message_id"],
+        "sender_id": row["sender_id"],
+        "sender_key_version": row["sender_key_version"],
+        "nonce": b64(row["nonce"]),
+        "ciphertext": b64(row["ciphertext"]),
+        "signature": b64(row["signature"]),
+        "seq": row["seq"],
+        "server_time": clock.iso(row["server_time"]),
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return message_json_from_row({column: getattr(message, column) for column in _MESSAGE_COLUMNS})
+
+
+_MESSAGE_COLUMNS = (
+    "conversation_id",
+    "seq",
+    "message_id",
+    "sender_id",
+    "sender_key_version",
+    "epoch",
+    "nonce",
+    "ciphertext",
+    "signature",
+    "server_time",
+)
+
+
+class MessageService:
+    def history(
+        self,
+        db: Session,
+        ctx: AuthContext,
+        conversation_id: str,
+        *,
+        before: int | None,
+        after: int | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        load_member(db, conversation_id, ctx.user_id)
+        if before is not None and after is not None:
+            raise invalid("before", "before and after cannot be combined")
+        return _page(db, conversation_id, before=before, after=after, limit=limit)
+
+    def sync(
+        self, db: Session, ctx: AuthContext, since: dict[str, int], limit: int
+    ) -> dict[str, Any]:
+        mine = set(
+            db.scalars(
+                select(Member.conversation_id).where(
+                    Member.user_id == ctx.user_id, Member.conversation_id.in_(list(since))
+                )
+            )
+        )
+        return {
+            "conversations": {
+                conversation_id: _page(db, conversation_id, before=None, after=seq, limit=limit)
+                for conversation_id, seq in since.items()
+                if conversation_id in mine
+            }
+        }
+
+    def mark_read(
+        self, db: Session, user_id: str, conversation_id: str, seq: int
+    ) -> tuple[int, list[str]]:
+        """Move the user's read position forward (never back); return it and the members."""
+        member = load_member(db, conversation_id, user_id)
+        last_seq = db.scalar(
+            select(Conversation.last_seq).where(Conversation.id == conversation_id)
+        )
+        target = min(seq, last_seq or 0)
+        member.last_read_seq = max(member.last_read_seq, target)
+        return member.last_read_seq, member_ids(db, conversation_id)
+
+
+def _page(
+    db: Session, conversation_id: str, *, before: int | None, after: int | None, limit: int
+) -> dict[str, Any]:
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if after is not None:
+        query = query.where(Message.seq > after).order_by(Message.seq)
+    else:
+        if before is not None:
+            query = query.where(Message.seq < before)
+        query = query.order_by(Message.seq.desc())
+    found = list(db.scalars(query.limit(limit + 1)))
+    has_more = len(found) > limit
+    found = found[:limit]
+    if after is None:
+        found.reverse()
+    return {"messages": [message_json(m) for m in found], "has_more": has_more}
