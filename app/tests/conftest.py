@@ -8,6 +8,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
         "SECURECHAT_ARGON2_PARALLELISM": "1",
         "SECURECHAT_SESSION_SWEEP_SECONDS": "0.3",
         "SECURECHAT_RATE_AUTH_PER_IP": "100000",
+        "SECURECHAT_UPLOAD_DIR": str(Path(tempfile.gettempdir()) / "securechat-test-uploads"),
     }
     env.update(overrides)
     return env
@@ -74,11 +76,12 @@ def migrated_url(database_url: str) -> str:
 
 
 @pytest.fixture
-def make_client(migrated_url: str) -> Iterator[object]:
+def make_client(migrated_url: str, tmp_path: Path) -> Iterator[object]:
     """Build an in-process app with setting overrides; TestClient runs its lifespan."""
     clients: list[TestClient] = []
 
     def build(**overrides: str) -> TestClient:
+        overrides.setdefault("SECURECHAT_UPLOAD_DIR", str(tmp_path / "uploads"))
         settings = Settings.from_env(server_environment(migrated_url, **overrides))
         client = TestClient(create_app(settings), base_url="http://localhost")
         client.__enter__()
@@ -148,8 +151,9 @@ def stop_server(server: RunningServer) -> None:
 @pytest.fixture(scope="module")
 def server(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real uvicorn process serving the app on a free loopback port."""
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    running = start_server(server_environment(migrated_url), log_path)
+    directory = tmp_path_factory.mktemp("server")
+    env = server_environment(migrated_url, SECURECHAT_UPLOAD_DIR=str(directory / "uploads"))
+    running = start_server(env, directory / "server.log")
     try:
         yield running
     finally:

@@ -83,7 +83,9 @@ class Settings:
             "RATE_AUTH_WINDOW_SECONDS": self.rate_limits.auth_window_seconds,
             "RATE_LOGIN_FAILURES_PER_ACCOUNT": self.rate_limits.login_failures_per_account,
             "RATE_LOCKOUT_SECONDS": self.rate_limits.lockout_seconds,
-            "ARGON2": f"t={self.argon2.time_cost},m={self.argon2.memory_kib},p={self.argon2.parallelism}",
+            "ARGON2_TIME_COST": self.argon2.time_cost,
+            "ARGON2_MEMORY_KIB": self.argon2.memory_kib,
+            "ARGON2_PARALLELISM": self.argon2.parallelism,
             "WRITER_MAX_BATCH": self.writer_max_batch,
             "LOG_LEVEL": self.log_level,
         }

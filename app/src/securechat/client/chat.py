@@ -7,9 +7,12 @@ Used by the tests, `securechat admin create`, the verify tool and the benchmarks
 from __future__ import annotations
 
 import ssl
+import tempfile
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import aiohttp
 import socketio
@@ -30,7 +33,15 @@ from securechat.client.crypto import (
 )
 from securechat.client.encoding import b64decode, b64encode
 from securechat.client.events import EventInbox
+from securechat.client.files import (
+    FileEncryptor,
+    FileRef,
+    decrypt_stream,
+    encrypted_size,
+    file_content,
+)
 from securechat.client.http import ApiError, HttpApi
+from securechat.client.reactions import ReactionOp, reaction_content
 from securechat.client.registration import build_registration
 from securechat.client.safety import safety_number
 from securechat.protocol import KDF_ITERATIONS
@@ -247,28 +258,108 @@ class ChatClient:
 
     # -- messages -------------------------------------------------------------------------
 
-    async def encrypt_text(
-        self, conversation_id: str, text: str, *, message_id: str | None = None
+    async def encrypt_content(
+        self,
+        conversation_id: str,
+        content: dict[str, object],
+        *,
+        message_id: str | None = None,
+        files: list[str] | None = None,
     ) -> dict[str, object]:
+        """An envelope at the current epoch (rotating first when a rotation is pending)."""
         conversation = await self.conversation(conversation_id)
         if conversation["rotation_required"]:
             conversation = await self.rotate(conversation_id)
         epoch = int(conversation["epoch"])
         key = await self.epoch_key(conversation_id, epoch)
-        content = {"type": "text", "text": text}
-        return encrypt_envelope(
+        envelope = encrypt_envelope(
             content, conversation_id, epoch, key, self.signer, message_id=message_id
         )
+        if files:
+            envelope["files"] = files
+        return envelope
 
-    async def send_text(self, conversation_id: str, text: str) -> dict[str, Any]:
+    async def encrypt_text(
+        self, conversation_id: str, text: str, *, message_id: str | None = None
+    ) -> dict[str, object]:
+        content: dict[str, object] = {"type": "text", "text": text}
+        return await self.encrypt_content(conversation_id, content, message_id=message_id)
+
+    async def send_content(
+        self, conversation_id: str, content: dict[str, object], *, files: list[str] | None = None
+    ) -> dict[str, Any]:
         """Encrypt and send; on `epoch_stale` re-read the conversation and try once more."""
         message_id = str(uuid.uuid4())
         for attempt in (1, 2):
-            envelope = await self.encrypt_text(conversation_id, text, message_id=message_id)
+            envelope = await self.encrypt_content(
+                conversation_id, content, message_id=message_id, files=files
+            )
             ack = await self.send_envelope(envelope)
             if ack.get("ok") or attempt == 2 or ack["error"]["code"] != "epoch_stale":
                 return ack
         raise AssertionError("unreachable")
+
+    async def send_text(self, conversation_id: str, text: str) -> dict[str, Any]:
+        return await self.send_content(conversation_id, {"type": "text", "text": text})
+
+    async def react(
+        self, conversation_id: str, target_message_id: str, emoji: str, op: ReactionOp = "add"
+    ) -> dict[str, Any]:
+        return await self.send_content(
+            conversation_id, reaction_content(target_message_id, emoji, op)
+        )
+
+    # -- files ----------------------------------------------------------------------------
+
+    async def upload_file(
+        self,
+        conversation_id: str,
+        path: Path,
+        *,
+        mime: str = "application/octet-stream",
+        caption: str | None = None,
+    ) -> dict[str, Any]:
+        """Encrypt `path` chunk by chunk while uploading it, then share it in a message."""
+        size = path.stat().st_size
+        encryptor = FileEncryptor()
+        with path.open("rb") as source:
+            records = encryptor.encrypt_stream(source)
+            stored = await self.http.upload(
+                f"/conversations/{conversation_id}/files", _aiter(records), encrypted_size(size)
+            )
+        if stored["sha256"] != encryptor.sha256:
+            raise CryptoError("the server stored something else than was sent")
+        content = file_content(stored["id"], path.name, mime, encryptor, caption)
+        ack = await self.send_content(conversation_id, content, files=[stored["id"]])
+        return {"file": stored, "ack": ack}
+
+    async def download_file(self, ref: FileRef, destination: Path) -> Path:
+        """Fetch, verify and decrypt a shared file into `destination`, streaming both ways.
+
+        The ciphertext is spooled to a temporary file first and the plaintext is written
+        beside the destination; it replaces the destination only when every record and the
+        whole-file hash checked out.
+        """
+        with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
+            blob = Path(scratch) / "blob"
+            await self.http.download(f"/files/{ref.file_id}", blob)
+            plain = Path(scratch) / "plain"
+            with blob.open("rb") as source, plain.open("wb") as sink:
+                for chunk in decrypt_stream(_read_chunks(source), ref.key, ref.sha256):
+                    sink.write(chunk)
+            plain.replace(destination)
+        return destination
+
+    # -- blocking -------------------------------------------------------------------------
+
+    async def block(self, user_id: str) -> None:
+        await self.http.call("PUT", f"/blocks/{user_id}")
+
+    async def unblock(self, user_id: str) -> None:
+        await self.http.call("DELETE", f"/blocks/{user_id}")
+
+    async def blocks(self) -> list[dict[str, Any]]:
+        return list((await self.http.call("GET", "/blocks"))["blocks"])
 
     async def send_envelope(self, envelope: dict[str, object]) -> dict[str, Any]:
         """Send over the socket when connected, else over HTTP; returns the ack."""
@@ -370,3 +461,13 @@ class ChatClient:
     async def close(self) -> None:
         await self.disconnect()
         await self.http.close()
+
+
+async def _aiter(items: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
+
+
+def _read_chunks(source: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
+    while chunk := source.read(size):
+        yield chunk

@@ -65,14 +65,14 @@ class CryptoError(Exception):
 # --------------------------------------------------------------------------- helpers
 
 
-def _require_bytes(value: object, length: int, what: str) -> bytes:
+def require_bytes(value: object, length: int, what: str) -> bytes:
     """Return ``value`` if it is bytes of exactly ``length``; CryptoError otherwise."""
     if not isinstance(value, bytes) or len(value) != length:
         raise CryptoError(f"{what} must be {length} bytes")
     return value
 
 
-def _field_b64(
+def field_b64(
     obj: Mapping[str, object], name: str, *, length: int | None = None, min_length: int = 0
 ) -> bytes:
     """Decode the base64 member ``name`` of a JSON object received from outside."""
@@ -88,7 +88,7 @@ def _field_b64(
     return data
 
 
-def _field_str(obj: Mapping[str, object], name: str) -> str:
+def field_str(obj: Mapping[str, object], name: str) -> str:
     """Return the string member ``name``; CryptoError if missing or not a string."""
     value = obj.get(name)
     if not isinstance(value, str):
@@ -96,7 +96,7 @@ def _field_str(obj: Mapping[str, object], name: str) -> str:
     return value
 
 
-def _field_int(obj: Mapping[str, object], name: str) -> int:
+def field_int(obj: Mapping[str, object], name: str) -> int:
     """Return the non-negative integer member ``name`` (a JSON bool is not an integer)."""
     value = obj.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -104,11 +104,11 @@ def _field_int(obj: Mapping[str, object], name: str) -> int:
     return value
 
 
-def _nonce(nonce: bytes | None) -> bytes:
+def nonce_or_random(nonce: bytes | None) -> bytes:
     """Return a caller-fixed nonce (test vectors only) or 12 fresh random bytes."""
     if nonce is None:
         return os.urandom(NONCE_BYTES)
-    return _require_bytes(nonce, NONCE_BYTES, "nonce")
+    return require_bytes(nonce, NONCE_BYTES, "nonce")
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -166,12 +166,12 @@ def load_private_key_pkcs8(data: bytes) -> ec.EllipticCurvePrivateKey:
 # --------------------------------------------------------------------------- AEAD and JSON
 
 
-def _aes_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+def aes_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """AES-256-GCM; the 16-byte tag is appended to the returned ciphertext."""
     return AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
-def _aes_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+def aes_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
     """AES-256-GCM decryption; any authentication failure becomes CryptoError."""
     try:
         return AESGCM(key).decrypt(nonce, ciphertext, aad)
@@ -308,8 +308,8 @@ class PublicKeys:
             raise CryptoError("keys belong to another user")
         if keys.get("key_version", key_version) != key_version:
             raise CryptoError("keys belong to another key version")
-        ecdh = _field_b64(keys, "ecdh_public", length=P256_PUBLIC_BYTES)
-        ecdsa = _field_b64(keys, "ecdsa_public", length=P256_PUBLIC_BYTES)
+        ecdh = field_b64(keys, "ecdh_public", length=P256_PUBLIC_BYTES)
+        ecdsa = field_b64(keys, "ecdsa_public", length=P256_PUBLIC_BYTES)
         load_public_key(ecdh)
         load_public_key(ecdsa)
         return cls(user_id=user_id, key_version=key_version, ecdh_public=ecdh, ecdsa_public=ecdsa)
@@ -445,10 +445,10 @@ def seal_key_blob(
     nonce: bytes | None = None,
 ) -> dict[str, str]:
     """Encrypt the private keys under ``wrap_key`` into ``{"nonce", "ciphertext"}`` (4.2)."""
-    key = _require_bytes(wrap_key, _KEY_BYTES, "wrap_key")
-    iv = _nonce(nonce)
+    key = require_bytes(wrap_key, _KEY_BYTES, "wrap_key")
+    iv = nonce_or_random(nonce)
     plaintext = key_blob_plaintext(identity)
-    ciphertext = _aes_encrypt(key, iv, plaintext, key_blob_aad(user_id, key_version))
+    ciphertext = aes_encrypt(key, iv, plaintext, key_blob_aad(user_id, key_version))
     return {"nonce": b64encode(iv), "ciphertext": b64encode(ciphertext)}
 
 
@@ -456,14 +456,14 @@ def open_key_blob(
     wrap_key: bytes, user_id: str, key_version: int, blob: Mapping[str, object]
 ) -> IdentityKeys:
     """Decrypt a key blob; CryptoError for a wrong password, owner, version or bad content."""
-    key = _require_bytes(wrap_key, _KEY_BYTES, "wrap_key")
-    iv = _field_b64(blob, "nonce", length=NONCE_BYTES)
-    ciphertext = _field_b64(blob, "ciphertext", min_length=GCM_TAG_BYTES)
-    content = _loads_object(_aes_decrypt(key, iv, ciphertext, key_blob_aad(user_id, key_version)))
+    key = require_bytes(wrap_key, _KEY_BYTES, "wrap_key")
+    iv = field_b64(blob, "nonce", length=NONCE_BYTES)
+    ciphertext = field_b64(blob, "ciphertext", min_length=GCM_TAG_BYTES)
+    content = _loads_object(aes_decrypt(key, iv, ciphertext, key_blob_aad(user_id, key_version)))
     # The object has exactly these two members (section 4.2); anything else is not ours.
     if set(content) != set(_BLOB_MEMBERS):
         raise CryptoError("malformed key blob")
-    ecdh, ecdsa = (load_private_key_pkcs8(_field_b64(content, name)) for name in _BLOB_MEMBERS)
+    ecdh, ecdsa = (load_private_key_pkcs8(field_b64(content, name)) for name in _BLOB_MEMBERS)
     return IdentityKeys(ecdh_private=ecdh, ecdsa_private=ecdsa)
 
 
@@ -503,10 +503,10 @@ def wrap_epoch_key(
 
     ``ephemeral`` and ``nonce`` are fixed only by the test-vector generator.
     """
-    _require_bytes(epoch_key, EPOCH_KEY_BYTES, "epoch_key")
+    require_bytes(epoch_key, EPOCH_KEY_BYTES, "epoch_key")
     eph = ec.generate_private_key(ec.SECP256R1()) if ephemeral is None else ephemeral
     _check_p256(eph)
-    iv = _nonce(nonce)
+    iv = nonce_or_random(nonce)
     eph_public = public_key_bytes(eph.public_key())
     shared = ecdh_shared_secret(eph, recipient.ecdh_public)
     kek = derive_wrap_kek(shared, eph_public, recipient.ecdh_public)
@@ -518,7 +518,7 @@ def wrap_epoch_key(
         recipient_id=recipient.user_id,
         recipient_key_version=recipient.key_version,
     )
-    ciphertext = _aes_encrypt(kek, iv, epoch_key, aad)
+    ciphertext = aes_encrypt(kek, iv, epoch_key, aad)
     signature = sign(
         wrapper.identity.ecdsa_private, wrap_signed_data(aad, eph_public, iv, ciphertext)
     )
@@ -544,12 +544,12 @@ def unwrap_epoch_key(
     ``wrapper`` must be the wrapper's keys of the epoch's ``wrapper_key_version``, taken from
     the key directory. The signature is checked before any use of the ciphertext.
     """
-    recipient_id = _field_str(wrap, "recipient_id")
-    recipient_key_version = _field_int(wrap, "recipient_key_version")
-    eph_public = _field_b64(wrap, "ephemeral_public", length=P256_PUBLIC_BYTES)
-    iv = _field_b64(wrap, "nonce", length=NONCE_BYTES)
-    ciphertext = _field_b64(wrap, "ciphertext", length=EPOCH_KEY_BYTES + GCM_TAG_BYTES)
-    signature = _field_b64(wrap, "signature", length=P256_SIGNATURE_BYTES)
+    recipient_id = field_str(wrap, "recipient_id")
+    recipient_key_version = field_int(wrap, "recipient_key_version")
+    eph_public = field_b64(wrap, "ephemeral_public", length=P256_PUBLIC_BYTES)
+    iv = field_b64(wrap, "nonce", length=NONCE_BYTES)
+    ciphertext = field_b64(wrap, "ciphertext", length=EPOCH_KEY_BYTES + GCM_TAG_BYTES)
+    signature = field_b64(wrap, "signature", length=P256_SIGNATURE_BYTES)
     aad = epoch_wrap_aad(
         conversation_id,
         epoch,
@@ -563,7 +563,7 @@ def unwrap_epoch_key(
         raise CryptoError("wrap is addressed to someone else")
     shared = ecdh_shared_secret(me.identity.ecdh_private, eph_public)
     kek = derive_wrap_kek(shared, eph_public, me.identity.ecdh_public_bytes)
-    return _aes_decrypt(kek, iv, ciphertext, aad)
+    return aes_decrypt(kek, iv, ciphertext, aad)
 
 
 # --------------------------------------------------------------------------- envelopes
@@ -584,11 +584,11 @@ def encrypt_envelope(
     ``message_id`` defaults to a fresh UUID v4; re-sending after a lost ack must reuse the
     returned envelope unchanged rather than calling this again.
     """
-    key = _require_bytes(epoch_key, EPOCH_KEY_BYTES, "epoch_key")
+    key = require_bytes(epoch_key, EPOCH_KEY_BYTES, "epoch_key")
     mid = str(uuid.uuid4()) if message_id is None else message_id
-    iv = _nonce(nonce)
+    iv = nonce_or_random(nonce)
     aad = message_aad(conversation_id, epoch, mid, sender.user_id, sender.key_version)
-    ciphertext = _aes_encrypt(key, iv, encode_json(content), aad)
+    ciphertext = aes_encrypt(key, iv, encode_json(content), aad)
     signature = sign(sender.identity.ecdsa_private, envelope_signed_data(aad, iv, ciphertext))
     return {
         "v": PROTOCOL_VERSION,
@@ -612,20 +612,20 @@ def decrypt_envelope(
     ``sender`` must be the keys of the envelope's ``sender_id``/``sender_key_version`` from
     the key directory. Members other than the envelope's (``seq``, ``server_time``) are ignored.
     """
-    key = _require_bytes(epoch_key, EPOCH_KEY_BYTES, "epoch_key")
-    conversation_id = _field_str(envelope, "conversation_id")
-    epoch = _field_int(envelope, "epoch")
-    message_id = _field_str(envelope, "message_id")
-    sender_id = _field_str(envelope, "sender_id")
-    sender_key_version = _field_int(envelope, "sender_key_version")
-    iv = _field_b64(envelope, "nonce", length=NONCE_BYTES)
-    ciphertext = _field_b64(envelope, "ciphertext", min_length=GCM_TAG_BYTES)
-    signature = _field_b64(envelope, "signature", length=P256_SIGNATURE_BYTES)
+    key = require_bytes(epoch_key, EPOCH_KEY_BYTES, "epoch_key")
+    conversation_id = field_str(envelope, "conversation_id")
+    epoch = field_int(envelope, "epoch")
+    message_id = field_str(envelope, "message_id")
+    sender_id = field_str(envelope, "sender_id")
+    sender_key_version = field_int(envelope, "sender_key_version")
+    iv = field_b64(envelope, "nonce", length=NONCE_BYTES)
+    ciphertext = field_b64(envelope, "ciphertext", min_length=GCM_TAG_BYTES)
+    signature = field_b64(envelope, "signature", length=P256_SIGNATURE_BYTES)
     aad = message_aad(conversation_id, epoch, message_id, sender_id, sender_key_version)
     verify(sender.ecdsa_public, signature, envelope_signed_data(aad, iv, ciphertext))
     # The signature proves who signed; these checks make sure it is who the envelope claims.
     if sender_id != sender.user_id or sender_key_version != sender.key_version:
         raise CryptoError("envelope sender does not match the signing key")
-    if _field_int(envelope, "v") != PROTOCOL_VERSION or envelope.get("suite") != SUITE:
+    if field_int(envelope, "v") != PROTOCOL_VERSION or envelope.get("suite") != SUITE:
         raise CryptoError("unsupported envelope version")
-    return _loads_object(_aes_decrypt(key, iv, ciphertext, aad))
+    return _loads_object(aes_decrypt(key, iv, ciphertext, aad))

@@ -27,13 +27,13 @@ from typing import BinaryIO, Final, cast
 
 from securechat.client.crypto import (
     CryptoError,
-    _aes_decrypt,
-    _aes_encrypt,
-    _field_b64,
-    _field_int,
-    _field_str,
-    _nonce,
-    _require_bytes,
+    aes_decrypt,
+    aes_encrypt,
+    field_b64,
+    field_int,
+    field_str,
+    nonce_or_random,
+    require_bytes,
 )
 from securechat.client.encoding import b64encode, lp
 from securechat.protocol import (
@@ -123,7 +123,7 @@ class FileEncryptor:
         if file_key is None:
             self._key = os.urandom(FILE_KEY_BYTES)
         else:
-            self._key = _require_bytes(file_key, FILE_KEY_BYTES, "file_key")
+            self._key = require_bytes(file_key, FILE_KEY_BYTES, "file_key")
         self._nonces = None if nonces is None else iter(nonces)
         self._hash = hashlib.sha256()
         self._plaintext_size = 0
@@ -188,7 +188,7 @@ class FileEncryptor:
 
     def _seal(self, index: int, chunk: bytes, *, last: bool) -> bytes:
         nonce = self._next_nonce()
-        record = nonce + _aes_encrypt(self._key, nonce, chunk, chunk_aad(index, last))
+        record = nonce + aes_encrypt(self._key, nonce, chunk, chunk_aad(index, last))
         self._hash.update(record)
         self._plaintext_size += len(chunk)
         self._ciphertext_size += len(record)
@@ -196,11 +196,11 @@ class FileEncryptor:
 
     def _next_nonce(self) -> bytes:
         if self._nonces is None:
-            return _nonce(None)
+            return nonce_or_random(None)
         fixed = next(self._nonces, None)
         if fixed is None:
             raise ValueError("ran out of fixed nonces")
-        return _nonce(fixed)
+        return nonce_or_random(fixed)
 
 
 # --------------------------------------------------------------------------- decryption
@@ -217,7 +217,7 @@ def decrypt_stream(
     last chunk is yielded) a blob whose SHA-256 is not ``expected_sha256``. The key and the
     hash are checked for form at once, before iteration starts.
     """
-    key = _require_bytes(file_key, FILE_KEY_BYTES, "file_key")
+    key = require_bytes(file_key, FILE_KEY_BYTES, "file_key")
     if expected_sha256 is not None and (
         not isinstance(expected_sha256, str) or not _SHA256_RE.fullmatch(expected_sha256)
     ):
@@ -258,7 +258,7 @@ def _open_record(key: bytes, index: int, record: bytes, *, last: bool) -> bytes:
     if len(record) < RECORD_OVERHEAD:
         raise CryptoError("empty or truncated file")
     nonce, ciphertext = record[:NONCE_BYTES], record[NONCE_BYTES:]
-    return _aes_decrypt(key, nonce, ciphertext, chunk_aad(index, last))
+    return aes_decrypt(key, nonce, ciphertext, chunk_aad(index, last))
 
 
 # --------------------------------------------------------------------------- names
@@ -354,24 +354,24 @@ def parse_file_content(content: Mapping[str, object]) -> FileRef:
     """
     if content.get("type") != "file":
         raise CryptoError("not a file content")
-    file_id = _field_str(content, "file_id")
+    file_id = field_str(content, "file_id")
     if not UUID_RE.fullmatch(file_id):
         raise CryptoError("malformed file_id")
-    name = _check_name(_field_str(content, "name"))
-    mime = _field_str(content, "mime")
+    name = _check_name(field_str(content, "name"))
+    mime = field_str(content, "mime")
     if not _MIME_RE.fullmatch(mime):
         raise CryptoError("malformed mime")
-    size = _field_int(content, "size")
+    size = field_int(content, "size")
     if size > MAX_FILE_BYTES:
         raise CryptoError("malformed size")
-    ciphertext_size = _field_int(content, "ciphertext_size")
+    ciphertext_size = field_int(content, "ciphertext_size")
     if ciphertext_size != encrypted_size(size):
         raise CryptoError("malformed ciphertext_size")
-    sha256 = _field_str(content, "sha256")
+    sha256 = field_str(content, "sha256")
     if not _SHA256_RE.fullmatch(sha256):
         raise CryptoError("malformed sha256")
-    key = _field_b64(content, "key", length=FILE_KEY_BYTES)
-    if _field_int(content, "chunk_bytes") != CHUNK_BYTES:
+    key = field_b64(content, "key", length=FILE_KEY_BYTES)
+    if field_int(content, "chunk_bytes") != CHUNK_BYTES:
         raise CryptoError("unsupported chunk_bytes")
     text = content.get("text")
     if text is not None and (not isinstance(text, str) or len(text) > CAPTION_MAX_CHARS):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,9 +30,7 @@ class HttpApi:
         self.token: str | None = None
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
-        headers = {"Accept": "application/json"}
-        if self.token is not None:
-            headers["Authorization"] = f"Bearer {self.token}"
+        headers = {"Accept": "application/json", **self._auth()}
         async with self.session.request(
             method, f"{self.base_url}/api/v1{path}", json=body, headers=headers
         ) as response:
@@ -38,6 +38,35 @@ class HttpApi:
             if response.status >= 400:
                 raise ApiError(response.status, data)
             return data
+
+    async def upload(self, path: str, body: AsyncIterator[bytes], size: int) -> Any:
+        """POST a streamed octet body of exactly `size` bytes."""
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(size),
+            **self._auth(),
+        }
+        async with self.session.post(
+            f"{self.base_url}/api/v1{path}", data=body, headers=headers
+        ) as response:
+            data = await response.json(content_type=None)
+            if response.status >= 400:
+                raise ApiError(response.status, data)
+            return data
+
+    async def download(self, path: str, destination: Path) -> None:
+        """GET a binary body into `destination`, chunk by chunk."""
+        async with self.session.get(
+            f"{self.base_url}/api/v1{path}", headers=self._auth()
+        ) as response:
+            if response.status >= 400:
+                raise ApiError(response.status, await response.json(content_type=None))
+            with destination.open("wb") as sink:
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    sink.write(chunk)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def close(self) -> None:
         await self.session.close()
