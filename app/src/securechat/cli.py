@@ -57,7 +57,25 @@ def main() -> None:
     envvar="SECURECHAT_FORWARDED_ALLOW_IPS",
     help="Proxies whose X-Forwarded-For/Proto headers are trusted (the nginx front).",
 )
-def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="SECURECHAT_SSL_CERTFILE",
+    help="Serve HTTPS directly with this certificate chain (without a TLS front).",
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="SECURECHAT_SSL_KEYFILE",
+    help="The private key of --ssl-certfile.",
+)
+def serve(
+    host: str,
+    port: int,
+    forwarded_allow_ips: str,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+) -> None:
     """Serve the HTTP API, Socket.IO and the static client."""
     import uvicorn
 
@@ -74,8 +92,11 @@ def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
     logging.basicConfig(format="%(levelname)s: %(name)s: %(message)s")
     logging.getLogger("securechat").setLevel(settings.log_level.upper())
     uvicorn_level = "info" if settings.log_level == "debug" else settings.log_level
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        fail("--ssl-certfile and --ssl-keyfile go together", EXIT_USAGE)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    click.echo(f"securechat {__version__}: serving on http://{shown}:{port}", err=True)
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"securechat {__version__}: serving on {scheme}://{shown}:{port}", err=True)
     uvicorn.run(
         app,
         host=host,
@@ -86,6 +107,8 @@ def serve(host: str, port: int, forwarded_allow_ips: str) -> None:
         # Compression costs memory and CPU per connection; envelopes are ciphertext anyway.
         ws_per_message_deflate=False,
         server_header=False,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
 
 

@@ -143,3 +143,29 @@ async def test_blocked_user_cannot_start_a_direct_conversation(
     with pytest.raises(ApiError) as error:
         await alice.block(alice.user_id)
     assert error.value.status == 422
+
+
+async def test_admin_disable_ends_sockets_at_once(server: RunningServer) -> None:
+    from securechat.admin import create_admin
+    from securechat.settings import Settings
+    from tests.conftest import TEST_KDF_ITERATIONS
+    from tests.helpers import unique_name
+
+    name = unique_name("admin")
+    create_admin(Settings.from_env(server.env), name, "admin password for tests")
+    admin = ChatClient(server.url, min_kdf_iterations=TEST_KDF_ITERATIONS)
+    await admin.login(name, "admin password for tests")
+    victim = await new_user(server.url, "victim")
+    try:
+        await admin.http.call("POST", f"/admin/users/{victim.user_id}/disable")
+        revoked = await victim.events.wait("session:revoked", timeout=2)
+        assert revoked == {"reason": "disabled"}
+        for _ in range(40):
+            if not victim.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not victim.connected
+        stats = await admin.http.call("GET", "/admin/stats")
+        assert stats["online_now"] == 0
+    finally:
+        await asyncio.gather(admin.close(), victim.close())

@@ -38,6 +38,10 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+# Sent over HTTPS only (RFC 6797 §7.2); a year, as browsers' preload lists expect.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
 async def send_json_error(send: Send, status: int, code: str, message: str) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -108,6 +112,8 @@ class SecurityMiddleware:
                 response_started = True
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [header for header in SECURITY_HEADERS if header[0] not in present]
+                if scope.get("scheme") == "https" and b"strict-transport-security" not in present:
+                    extra.append(HSTS)
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
