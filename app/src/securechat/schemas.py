@@ -179,6 +179,10 @@ class LoginRequest(Shape):
     auth_key: AuthKey
 
 
+class DeleteAccountRequest(Shape):
+    auth_key: AuthKey
+
+
 class KeyChangeRequest(Shape):
     key_version: PositiveInt
     keys: PublicKeysIn

@@ -175,3 +175,57 @@ def test_sync_validation(api: TestClient, people: tuple[Party, Party, Party]) ->
     for body in ({"since": {"x": 1}}, {"since": {str(uuid.uuid4()): -1}}, {"since": []}, {}):
         response = api.post("/api/v1/sync", json=body, headers=alice.headers)
         assert response.status_code == 422, body
+
+
+def _delete(api: TestClient, party: Party, password: str | None = None) -> int:
+    from tests.api.test_accounts import auth_key_for
+
+    key = auth_key_for(api, party.name, *(password,) if password else ())
+    response = api.request(
+        "DELETE", "/api/v1/accounts/me", json={"auth_key": key}, headers=party.headers
+    )
+    return response.status_code
+
+
+def test_account_deletion(
+    api: TestClient, people: tuple[Party, Party, Party], migrated_url: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from securechat.client.crypto import encrypt_envelope
+
+    alice, bob, carol = people
+    body = creation(alice, [alice, bob])
+    cid = body["id"]
+    api.post("/api/v1/conversations", json=body, headers=alice.headers)
+    envelope = encrypt_envelope({"type": "text", "text": "x"}, cid, 1, bytes(32), alice.signer)
+    sent = api.post(f"/api/v1/conversations/{cid}/messages", json=envelope, headers=alice.headers)
+    assert sent.status_code == 201
+
+    assert _delete(api, alice, "wrong password") == 401
+    assert _delete(api, carol) == 204  # shares nothing: removed outright
+    assert api.get("/api/v1/accounts/me", headers=carol.headers).status_code == 401
+    assert api.get(f"/api/v1/users/{carol.user_id}", headers=bob.headers).status_code == 404
+
+    # alice leaves a message behind: her row stays as a tombstone whose keys still verify it.
+    assert _delete(api, alice) == 204
+    conversation = api.get(f"/api/v1/conversations/{cid}", headers=bob.headers).json()
+    assert conversation["rotation_required"] is True
+    assert [m["user_id"] for m in conversation["members"]] == [bob.user_id]
+    assert api.get(f"/api/v1/users/{alice.user_id}/keys/1", headers=bob.headers).status_code == 200
+
+    # bob deletes too: the conversation is purged with its messages.
+    assert _delete(api, bob) == 204
+    engine = create_engine(migrated_url)
+    with engine.connect() as connection:
+        for table in ("conversations", "messages", "epochs", "epoch_keys", "conversation_members"):
+            count = connection.execute(
+                text(
+                    f"SELECT COUNT(*) FROM {table} WHERE "
+                    + ("id" if table == "conversations" else "conversation_id")
+                    + " = :c"
+                ),
+                {"c": cid},
+            ).scalar_one()
+            assert count == 0, table
+    engine.dispose()

@@ -18,6 +18,7 @@ from securechat.api.common import (
     parse_body,
 )
 from securechat.schemas import (
+    DeleteAccountRequest,
     KeyChangeRequest,
     LoginRequest,
     PasswordChangeRequest,
@@ -125,6 +126,17 @@ async def change_password(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def delete_account(request: Request) -> Response:
+    ctx = await authenticate(request)
+    body = await parse_body(request, DeleteAccountRequest)
+    parts = components(request)
+    deletion = await parts.db(lambda db: parts.accounts.delete_account(db, ctx, body.auth_key))
+    await hub(request).revoke_sessions(deletion.sessions, "deleted")
+    for name in deletion.blobs:
+        parts.blobs.delete(name)
+    return Response(status_code=204)
+
+
 async def search_users(request: Request) -> Response:
     await authenticate(request)
     prefix = request.query_params.get("prefix", "").strip().lower()
@@ -180,6 +192,14 @@ OPERATIONS = (
     ),
     Operation("POST", "/auth/logout", logout, "End this session (its sockets too)", status=204),
     Operation("GET", "/accounts/me", me, "Own account, KDF parameters, public keys and key blob"),
+    Operation(
+        "DELETE",
+        "/accounts/me",
+        delete_account,
+        "Delete the caller's account (confirmed with auth_key)",
+        DeleteAccountRequest,
+        status=204,
+    ),
     Operation(
         "PUT",
         "/accounts/me/keys",

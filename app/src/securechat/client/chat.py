@@ -144,6 +144,18 @@ class ChatClient:
         await self.http.call("POST", "/auth/logout")
         self.http.token = None
 
+    async def delete_account(self, password: str) -> None:
+        """Delete this account for good (the password confirms it)."""
+        kdf = (await self.http.call("GET", "/accounts/me"))["kdf"]
+        derived = derive_keys(
+            password,
+            b64decode(kdf["salt"], field="kdf.salt"),
+            int(kdf["iterations"]),
+            min_iterations=self._min_iterations,
+        )
+        await self.http.call("DELETE", "/accounts/me", {"auth_key": b64encode(derived.auth_key)})
+        self.http.token = None
+
     async def rotate_identity(self, password: str) -> None:
         """Replace the identity keys (a key change); contacts get `key:changed`."""
         me = await self.http.call("GET", "/accounts/me")

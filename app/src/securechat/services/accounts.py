@@ -7,11 +7,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from securechat.db.models import AuthSession, User, UserKey
+from securechat.db.models import (
+    AuthSession,
+    Block,
+    Conversation,
+    Epoch,
+    EpochKey,
+    FileRef,
+    Member,
+    Message,
+    StoredFile,
+    User,
+    UserKey,
+)
 from securechat.protocol import KDF_NAME, KDF_SALT_BYTES, SUITE
 from securechat.schemas import (
     KeyChangeRequest,
@@ -159,6 +171,57 @@ class AccountService:
         result = db.execute(delete(AuthSession).where(AuthSession.expires_at <= clock.now()))
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def delete_account(self, db: Session, ctx: AuthContext, auth_key: bytes) -> Deletion:
+        """Delete the caller's account (the password confirms it).
+
+        Conversations left without members are purged with their messages and files. If the
+        user's messages or keys remain in conversations with other people, the user row stays
+        as a disabled tombstone with a neutral name, so that those messages still verify.
+        """
+        user = self._user(db, ctx.user_id, for_update=True)
+        if not self._hasher.verify(user.auth_hash, auth_key):
+            raise ServiceError("invalid_credentials", "the password is wrong", status=401)
+        if user.is_admin and not _other_admins(db, user.id):
+            raise conflict("last_admin", "the last admin cannot delete their account")
+        purged_blobs: list[str] = []
+        for conversation_id in list(
+            db.scalars(select(Member.conversation_id).where(Member.user_id == user.id))
+        ):
+            db.execute(
+                delete(Member).where(
+                    Member.conversation_id == conversation_id, Member.user_id == user.id
+                )
+            )
+            remaining = db.scalar(
+                select(func.count()).where(Member.conversation_id == conversation_id)
+            )
+            if remaining:
+                db.execute(
+                    update(Conversation)
+                    .where(Conversation.id == conversation_id)
+                    .values(rotation_required=True)
+                )
+            else:
+                purged_blobs += purge_conversation(db, conversation_id)
+        db.execute(
+            delete(Block).where(or_(Block.blocker_id == user.id, Block.blocked_id == user.id))
+        )
+        sessions = list(db.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id)))
+        db.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+        tombstone = _still_referenced(db, user.id)
+        if tombstone:
+            user.username = "deleted-" + user.id.replace("-", "")[:24]
+            user.auth_hash = "!"  # verifies against nothing
+            user.disabled = True
+            user.is_admin = False
+            user.key_blob_nonce = bytes(12)
+            user.key_blob_ciphertext = b""
+        else:
+            db.execute(delete(UserKey).where(UserKey.user_id == user.id))
+            db.delete(user)
+        self._audit.append(db, "account.deleted", actor_id=ctx.user_id, tombstone=tombstone)
+        return Deletion(sessions=sessions, blobs=purged_blobs)
+
     def me(self, db: Session, ctx: AuthContext) -> dict[str, Any]:
         user = self._user(db, ctx.user_id)
         key = db.get_one(UserKey, (user.id, user.key_version))
@@ -257,6 +320,47 @@ class AccountService:
         if user is None:
             raise unauthorized()
         return user
+
+
+@dataclass(frozen=True)
+class Deletion:
+    sessions: list[str]
+    blobs: list[str]  # storage names to remove from disk once the transaction committed
+
+
+def purge_conversation(db: Session, conversation_id: str) -> list[str]:
+    """Remove a conversation without members and everything in it; return its blob names."""
+    blobs = list(
+        db.scalars(
+            select(StoredFile.storage_name).where(StoredFile.conversation_id == conversation_id)
+        )
+    )
+    for model in (FileRef, StoredFile, Message, EpochKey, Epoch, Member):
+        db.execute(delete(model).where(model.conversation_id == conversation_id))
+    db.execute(delete(Conversation).where(Conversation.id == conversation_id))
+    return blobs
+
+
+def _still_referenced(db: Session, user_id: str) -> bool:
+    references = (
+        select(Message.conversation_id).where(Message.sender_id == user_id),
+        select(Epoch.conversation_id).where(Epoch.wrapper_id == user_id),
+        select(EpochKey.conversation_id).where(EpochKey.recipient_id == user_id),
+        select(StoredFile.id).where(StoredFile.uploader_id == user_id),
+        select(Conversation.id).where(Conversation.created_by == user_id),
+    )
+    return any(db.scalar(query.limit(1)) is not None for query in references)
+
+
+def _other_admins(db: Session, user_id: str) -> int:
+    return (
+        db.scalar(
+            select(func.count()).where(
+                User.is_admin.is_(True), User.disabled.is_(False), User.id != user_id
+            )
+        )
+        or 0
+    )
 
 
 def _user_key(user_id: str, version: int, keys: PublicKeysIn, moment: Any) -> UserKey:
