@@ -1,1 +1,0 @@
-"""HTTP JSON API under /api/v1, one module per resource."""

@@ -1,1 +1,0 @@
-"""Persistence: models, engine, the batching message writer and Alembic migrations."""

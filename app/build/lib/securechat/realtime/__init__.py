@@ -1,1 +1,0 @@
-"""Socket.IO: the hub that fans events out, presence, and the thin event handlers."""

@@ -1,1 +1,0 @@
-"""Authentication secrets, rate limits and HTTP hardening."""
