@@ -19,23 +19,9 @@ from securechat.client.crypto import CryptoError
 from securechat.client.http import ApiError
 from tests.conftest import RunningServer
 from tests.helpers import new_user
+from tests.realtime.conftest import in_conversation
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def trio(server: RunningServer) -> AsyncIterator[tuple[ChatClient, ChatClient, ChatClient]]:
-    users = await asyncio.gather(
-        *(new_user(server.url, name) for name in ("alice", "bob", "carol"))
-    )
-    try:
-        yield users[0], users[1], users[2]
-    finally:
-        await asyncio.gather(*(user.close() for user in users))
-
-
-def in_conversation(cid: str) -> Any:
-    return lambda data: data.get("conversation_id") == cid
 
 
 async def test_two_users_talk_both_ways(trio: tuple[ChatClient, ChatClient, ChatClient]) -> None:

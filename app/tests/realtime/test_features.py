@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,23 +15,9 @@ from securechat.client.http import ApiError
 from securechat.client.reactions import aggregate_reactions
 from tests.conftest import RunningServer
 from tests.helpers import new_user
+from tests.realtime.conftest import in_conversation
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def trio(server: RunningServer) -> AsyncIterator[tuple[ChatClient, ChatClient, ChatClient]]:
-    users = await asyncio.gather(
-        *(new_user(server.url, name) for name in ("alice", "bob", "carol"))
-    )
-    try:
-        yield users[0], users[1], users[2]
-    finally:
-        await asyncio.gather(*(user.close() for user in users))
-
-
-def in_conversation(cid: str) -> Any:
-    return lambda data: data.get("conversation_id") == cid
 
 
 async def test_encrypted_file_round_trip(
