@@ -51,6 +51,7 @@ from securechat.storage import BlobStore
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+LEFTOVER_SECONDS = 3600
 UPLOAD_ROUTE = re.compile(API_PREFIX + r"/conversations/[0-9a-f-]{36}/files")
 STATIC_DIR = Path(__file__).parent / "static"
 OPERATIONS: tuple[Operation, ...] = (
@@ -177,6 +178,12 @@ async def maintenance(parts: Components) -> None:
     await parts.db(parts.accounts.purge_expired_sessions)
     for name in await parts.db(parts.files.collect_garbage):
         parts.blobs.delete(name)
+    # Leftovers of crashes: partial uploads, blobs whose row is gone. An hour's margin keeps
+    # uploads in progress (their row is written when the body is complete) out of reach.
+    known = await parts.db(parts.files.storage_names)
+    leftovers = await asyncio.to_thread(parts.blobs.sweep, known, LEFTOVER_SECONDS)
+    if leftovers:
+        log.warning("removed %d leftover file(s) from the upload directory", len(leftovers))
 
 
 async def run_maintenance(parts: Components) -> None:

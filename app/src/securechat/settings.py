@@ -87,6 +87,8 @@ class Settings:
             "ARGON2_MEMORY_KIB": self.argon2.memory_kib,
             "ARGON2_PARALLELISM": self.argon2.parallelism,
             "WRITER_MAX_BATCH": self.writer_max_batch,
+            "SESSION_SWEEP_SECONDS": self.session_sweep_seconds,
+            "MAINTENANCE_SECONDS": self.maintenance_seconds,
             "LOG_LEVEL": self.log_level,
         }
         return [f"{name}={value}" for name, value in shown.items()]

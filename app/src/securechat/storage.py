@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,21 @@ class BlobStore:
             partial.unlink(missing_ok=True)
             raise
         return Blob(name, size, digest.hexdigest())
+
+    def sweep(self, known: set[str], older_than_seconds: float) -> list[str]:
+        """Remove partial uploads and blobs without a database row, once old enough to be
+        sure no upload in progress owns them. Returns the names removed."""
+        if not self.directory.is_dir():
+            return []
+        horizon = time.time() - older_than_seconds
+        removed = []
+        for entry in self.directory.iterdir():
+            name = entry.name
+            orphan = name.isalnum() and name not in known
+            if (orphan or name.startswith(".partial-")) and entry.stat().st_mtime < horizon:
+                entry.unlink(missing_ok=True)
+                removed.append(name)
+        return removed
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)

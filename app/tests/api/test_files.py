@@ -181,3 +181,35 @@ def test_truncated_upload_leaves_nothing(server: RunningServer) -> None:
     while time.monotonic() < deadline and set(uploads.iterdir()) != before:
         time.sleep(0.05)
     assert set(uploads.iterdir()) == before
+
+
+def test_missing_blob_is_a_json_404(make_client: Any, tmp_path: Path) -> None:
+    uploads = tmp_path / "blobs-missing"
+    api = make_client(SECURECHAT_UPLOAD_DIR=str(uploads))
+    alice, bob = Party(api), Party(api)
+    cid = group_of(api, alice, bob)
+    file_id = upload(api, alice, cid).json()["id"]
+    for blob in uploads.iterdir():
+        blob.unlink()
+    response = api.get(f"/api/v1/files/{file_id}", headers=alice.headers)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_leftovers_are_swept(tmp_path: Path) -> None:
+    import time
+
+    from securechat.storage import BlobStore
+
+    store = BlobStore(tmp_path)
+    store.ensure()
+    (tmp_path / "aaaa").write_bytes(b"known")
+    (tmp_path / "bbbb").write_bytes(b"orphan")
+    (tmp_path / ".partial-cccc").write_bytes(b"crash")
+    (tmp_path / "dddd").write_bytes(b"young orphan")
+    old = time.time() - 7200
+    for name in ("aaaa", "bbbb", ".partial-cccc"):
+        os.utime(tmp_path / name, (old, old))
+    removed = store.sweep({"aaaa"}, 3600)
+    assert sorted(removed) == [".partial-cccc", "bbbb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aaaa", "dddd"]

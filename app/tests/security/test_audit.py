@@ -13,13 +13,14 @@ from sqlalchemy import delete, select, update
 
 from securechat.cli import main
 from securechat.db.engine import make_engine, make_session_factory
-from securechat.db.models import AuditEntry
+from securechat.db.models import AuditEntry, AuditHead
 from securechat.security.audit import (
     GENESIS_MAC,
     AuditLog,
     Record,
     chain_mac,
     encode_details,
+    head_seal,
     verify_records,
 )
 from tests.conftest import server_environment
@@ -150,6 +151,20 @@ def test_tampering_in_the_database_is_detected(database_url: str) -> None:
     verdict = _verify(database_url)
     assert not verdict.ok
     assert verdict.bad_id == last  # the tail deletion is caught by the head row
+    # Pointing the head at the new last entry needs the key: the head is sealed.
+    with engine.begin() as connection:
+        previous = connection.execute(
+            select(AuditEntry.id, AuditEntry.mac).where(AuditEntry.id == ids[-2])
+        ).one()
+        connection.execute(update(AuditHead).values(last_id=previous.id, last_mac=previous.mac))
+    assert not _verify(database_url).ok
+    with engine.begin() as connection:
+        connection.execute(
+            update(AuditHead).values(
+                last_id=previous.id, last_mac=head_seal(KEY, previous.id, previous.mac)
+            )
+        )
+    assert _verify(database_url).ok  # (only someone holding the key can do this)
     with engine.begin() as connection:
         connection.execute(
             update(AuditEntry).where(AuditEntry.id == ids[3]).values(details='{"index":99}')
@@ -189,3 +204,31 @@ def test_cli_verify_and_export(tmp_path: Path) -> None:
 @pytest.mark.parametrize("count", [0, 1])
 def test_small_chains(count: int) -> None:
     assert verify_records(KEY, build_chain(count)).ok
+
+
+def test_settings_changes_are_recorded(tmp_path: Path) -> None:
+    from securechat.services.lifecycle import record_startup
+    from securechat.settings import Settings
+
+    database_url = f"sqlite:///{tmp_path / 'settings.db'}"
+    from securechat.db.migrate import upgrade
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    audit = AuditLog(KEY)
+    for overrides in (
+        {},
+        {},
+        {"SECURECHAT_MAX_UPLOAD_BYTES": "2048", "SECURECHAT_UPLOAD_DIR": "/x" * 150},
+    ):
+        settings = Settings.from_env(server_environment(database_url, **overrides))
+        with make_session_factory(engine)() as db:
+            record_startup(db, audit, settings, "0002")
+            db.commit()
+    with make_session_factory(engine)() as db:
+        events = [(r.event, json.loads(r.details)) for r in audit.records(db)]
+        assert audit.verify(db).ok
+    engine.dispose()
+    names = [event for event, _ in events]
+    assert names == ["server.started", "server.started", "settings.changed", "server.started"]
+    assert events[2][1]["changed"] == ["MAX_UPLOAD_BYTES", "UPLOAD_DIR"]

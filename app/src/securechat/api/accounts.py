@@ -72,7 +72,7 @@ async def login(request: Request) -> Response:
     ip = client_ip(request)
     wait = failures.retry_after(body.username)
     if wait is not None:
-        await parts.db(lambda db: parts.accounts.login_failed(db, None, "locked", ip))
+        await parts.db(lambda db: parts.accounts.login_failed(db, body.username, "locked", ip))
         raise _rate_limited(wait)
     try:
         answer = await parts.db(
@@ -81,8 +81,8 @@ async def login(request: Request) -> Response:
     except LoginRefusedError as error:
         if error.code == "invalid_credentials":
             failures.hit(body.username)
-        user_id, reason = error.user_id, error.code
-        await parts.db(lambda db: parts.accounts.login_failed(db, user_id, reason, ip))
+        reason = error.code
+        await parts.db(lambda db: parts.accounts.login_failed(db, body.username, reason, ip))
         raise
     failures.reset(body.username)
     return json_response(answer)

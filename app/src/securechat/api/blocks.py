@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from securechat.api.common import Operation, authenticate, components, json_response
+from securechat.api.common import Operation, authenticate, components, hub, json_response
 
 
 async def list_blocks(request: Request) -> Response:
@@ -18,7 +18,12 @@ async def block(request: Request) -> Response:
     ctx = await authenticate(request)
     user_id = request.path_params["user_id"]
     parts = components(request)
-    await parts.db(lambda db: parts.blocks.block(db, ctx, user_id))
+    created = await parts.db(lambda db: parts.blocks.block(db, ctx, user_id))
+    if created:
+        # From now on neither sees the other's presence: tell both sides the other went away.
+        events = hub(request)
+        await events.to_users("user:offline", {"user_id": ctx.user_id}, [user_id])
+        await events.to_users("user:offline", {"user_id": user_id}, [ctx.user_id])
     return Response(status_code=204)
 
 

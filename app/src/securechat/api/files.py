@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 
@@ -10,6 +12,7 @@ from securechat.services.errors import ServiceError
 from securechat.services.files import too_large
 from securechat.storage import BlobTooLargeError
 
+log = logging.getLogger(__name__)
 UPLOAD_PATH = "/conversations/{conversation_id:uuid_str}/files"
 
 
@@ -61,8 +64,12 @@ async def download(request: Request) -> Response:
     file_id = request.path_params["file_id"]
     parts = components(request)
     stored = await parts.db(lambda db: parts.files.for_download(db, ctx, file_id))
+    path = parts.blobs.path(stored.storage_name)
+    if not path.is_file():
+        log.error("file %s has a database row but no blob on disk (%s)", stored.id, path.name)
+        raise ServiceError("not_found", "the file's content is missing on the server", status=404)
     return FileResponse(
-        parts.blobs.path(stored.storage_name),
+        path,
         media_type="application/octet-stream",
         filename=f"{stored.id}.bin",  # the real name is inside the encrypted message
         content_disposition_type="attachment",

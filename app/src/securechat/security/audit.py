@@ -102,6 +102,12 @@ def chain_mac(key: bytes, previous_mac: str, content: bytes) -> str:
     return hmac.new(key, previous_mac.encode() + b"\n" + content, hashlib.sha256).hexdigest()
 
 
+def head_seal(key: bytes, last_id: int, last_mac: str) -> str:
+    """What `audit_head` stores: keyed, so that deleting the newest entries and pointing the
+    head at an earlier one needs the key (or a head value copied when that entry was last)."""
+    return hmac.new(key, f"head\n{last_id}\n{last_mac}".encode(), hashlib.sha256).hexdigest()
+
+
 def verify_records(
     key: bytes, records: Iterable[Record], *, previous_mac: str = GENESIS_MAC, previous_id: int = 0
 ) -> Verdict:
@@ -151,6 +157,12 @@ class AuditLog:
         head = db.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
         if head is None:
             raise RuntimeError("audit_head row missing: run `securechat db upgrade`")
+        previous_mac = GENESIS_MAC
+        if head.last_id:
+            previous_mac = (
+                db.scalar(select(AuditEntry.mac).where(AuditEntry.id == head.last_id))
+                or GENESIS_MAC
+            )
         moment = clock.now()
         record = Record(
             id=head.last_id + 1,
@@ -162,7 +174,7 @@ class AuditLog:
             details=encode_details(details),
             mac="",
         )
-        mac = chain_mac(self._key, head.last_mac, record.content())
+        mac = chain_mac(self._key, previous_mac, record.content())
         db.add(
             AuditEntry(
                 id=record.id,
@@ -175,7 +187,7 @@ class AuditLog:
                 mac=mac,
             )
         )
-        head.last_id, head.last_mac = record.id, mac
+        head.last_id, head.last_mac = record.id, head_seal(self._key, record.id, mac)
         db.flush()
 
     def verify(self, db: Session) -> Verdict:
@@ -184,9 +196,12 @@ class AuditLog:
             return verdict
         head = db.get(AuditHead, HEAD_ID)
         last = db.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1))
-        last_id, last_mac = (last.id, last.mac) if last else (0, GENESIS_MAC)
-        if head is None or (head.last_id, head.last_mac) != (last_id, last_mac):
-            first_missing = last_id + 1
+        if last is None:
+            expected = (0, GENESIS_MAC)
+        else:
+            expected = (last.id, head_seal(self._key, last.id, last.mac))
+        if head is None or (head.last_id, head.last_mac) != expected:
+            first_missing = (last.id if last else 0) + 1
             return Verdict(False, verdict.checked, first_missing, "entries missing at the end")
         return verdict
 
@@ -198,9 +213,12 @@ class AuditLog:
             ).all()
             if not rows:
                 return
-            for row in rows:
-                yield record_of(row)
-            after = rows[-1].id
+            records = [record_of(row) for row in rows]
+            after = records[-1].id
+            # End the read transaction between batches: on SQLite every transaction holds the
+            # write lock, and a long walk must not stall the server.
+            db.rollback()
+            yield from records
 
     def search(
         self,

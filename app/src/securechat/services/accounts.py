@@ -56,11 +56,7 @@ class AuthContext:
 
 
 class LoginRefusedError(ServiceError):
-    """A refused login; `user_id` (never sent to the client) is for the audit trail."""
-
-    def __init__(self, code: str, message: str, status: int, user_id: str | None) -> None:
-        super().__init__(code, message, status=status)
-        self.user_id = user_id
+    """A refused login (wrong credentials or disabled account), recorded by the caller."""
 
 
 def unauthorized() -> ServiceError:
@@ -121,11 +117,9 @@ class AccountService:
     ) -> dict[str, Any]:
         user = db.scalar(select(User).where(User.username == username))
         if not self._hasher.verify(user.auth_hash if user else None, auth_key) or user is None:
-            raise LoginRefusedError(
-                "invalid_credentials", "wrong username or password", 401, user.id if user else None
-            )
+            raise LoginRefusedError("invalid_credentials", "wrong username or password", status=401)
         if user.disabled:
-            raise LoginRefusedError("account_disabled", "this account is disabled", 403, user.id)
+            raise LoginRefusedError("account_disabled", "this account is disabled", status=403)
         self._audit.append(db, "login.succeeded", actor_id=user.id, ip=ip)
         token, session_id = new_token()
         moment = clock.now()
@@ -144,8 +138,9 @@ class AccountService:
             raise unauthorized()
         return AuthContext(row.id, session_id, row.username, row.is_admin)
 
-    def login_failed(self, db: Session, user_id: str | None, reason: str, ip: str | None) -> None:
+    def login_failed(self, db: Session, username: str, reason: str, ip: str | None) -> None:
         """Record a refused login in its own transaction (the login's own was rolled back)."""
+        user_id = db.scalar(select(User.id).where(User.username == username))
         self._audit.append(db, "login.failed", target_id=user_id, ip=ip, reason=reason)
 
     def logout(self, db: Session, ctx: AuthContext) -> None:

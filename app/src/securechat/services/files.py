@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from securechat.db.models import Conversation, FileRef, Member, StoredFile
+from securechat.db.models import Conversation, FileRef, Member, StoredFile, User
 from securechat.security.audit import AuditLog
 from securechat.services import clock
 from securechat.services.accounts import AuthContext
@@ -68,7 +68,9 @@ class FileService:
         size: int,
         sha256: str,
     ) -> dict[str, Any]:
-        self.check_upload(db, ctx, conversation_id, size)  # again: quotas race with other uploads
+        # Again, under a lock on the uploader's row: concurrent uploads must not both fit a quota.
+        db.scalar(select(User.id).where(User.id == ctx.user_id).with_for_update())
+        self.check_upload(db, ctx, conversation_id, size)
         stored = StoredFile(
             id=str(uuid.uuid4()),
             uploader_id=ctx.user_id,
@@ -115,6 +117,9 @@ class FileService:
             db.execute(delete(StoredFile).where(StoredFile.id.in_([row.id for row in orphans])))
             self._audit.append(db, "file.collected", files=len(orphans))
         return [row.storage_name for row in orphans]
+
+    def storage_names(self, db: Session) -> set[str]:
+        return set(db.scalars(select(StoredFile.storage_name)))
 
     def _check_not_blocked(self, db: Session, user_id: str, conversation_id: str) -> None:
         conversation = db.get(Conversation, conversation_id)
