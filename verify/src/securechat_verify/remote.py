@@ -19,7 +19,8 @@ class CommandResult:
 
 
 class CommandRunner(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...  # read-only: SshRunner computes it
 
     def run(self, argv: list[str], timeout: float) -> CommandResult: ...
 

@@ -15,7 +15,7 @@ class Severity(StrEnum):
 
 
 class Status(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a status, not a password
     WARN = "warn"
     FAIL = "fail"
     SKIP = "skip"

@@ -24,7 +24,11 @@ class OriginPolicy:
 
 def _own_origin(environ: Mapping[str, Any]) -> str | None:
     host = environ.get("HTTP_HOST")
-    scheme = environ.get("wsgi.url_scheme")
+    # The ASGI scope's scheme is what uvicorn established: https when it terminates TLS itself,
+    # or when a proxy in --forwarded-allow-ips said X-Forwarded-Proto: https. (Engine.IO's own
+    # wsgi.url_scheme trusts that header from anyone, so it is not used.)
+    scope = environ.get("asgi.scope") or {}
+    scheme = scope.get("scheme")
     if not host or not scheme:
         return None
     scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
