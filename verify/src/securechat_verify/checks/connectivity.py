@@ -143,6 +143,8 @@ def run(target: Target) -> list[Finding]:
     findings.append(_port_finding(tcp_connect(hostname, target.port, target.timeout), front))
     for host in target.hosts:
         for port in sorted(host.expected_ports):
+            if (host.address, port) == (hostname, target.port):
+                continue  # the chat URL itself, tested just above
             what = f"the service expected on port {port} of {host.name}"
             findings.append(_port_finding(tcp_connect(host.address, port, target.timeout), what))
 
