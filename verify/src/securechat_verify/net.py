@@ -17,6 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from securechat_verify.target import Target
+
 MAX_BODY_BYTES = 1 << 20
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -135,6 +137,11 @@ def client_context(ca_file: Path | None) -> ssl.SSLContext:
     if ca_file is None:
         return ssl.create_default_context()
     return ssl.create_default_context(cafile=str(ca_file))
+
+
+def target_context(target: Target) -> ssl.SSLContext | None:
+    """The verifying context for the chat URL, or None for plain http."""
+    return client_context(target.ca_file) if target.is_https else None
 
 
 def chain_only_context(ca_file: Path | None) -> ssl.SSLContext:

@@ -8,7 +8,6 @@ import asyncio
 import base64
 import json
 import secrets
-import ssl
 import time
 
 import aiohttp
@@ -18,6 +17,7 @@ from securechat.client.http import ApiError
 from socketio.exceptions import SocketIOError
 
 from securechat_verify.checks import Check
+from securechat_verify.net import target_context
 from securechat_verify.result import Finding, Severity, errored, failed, passed, warned
 from securechat_verify.target import Target
 
@@ -37,14 +37,8 @@ def run(target: Target) -> list[Finding]:
     return asyncio.run(_run(target))
 
 
-def _context(target: Target) -> ssl.SSLContext | None:
-    if not target.is_https:
-        return None
-    return ssl.create_default_context(cafile=str(target.ca_file) if target.ca_file else None)
-
-
 async def _run(target: Target) -> list[Finding]:
-    context = _context(target)
+    context = target_context(target)
     tag = secrets.token_hex(4)
     password = secrets.token_urlsafe(PASSWORD_BYTES)
     alice = ChatClient(

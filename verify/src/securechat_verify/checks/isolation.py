@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from securechat_verify.checks import Check
+from securechat_verify.checks import Check, inspect_hosts
 from securechat_verify.remote import CommandResult, CommandRunner
 from securechat_verify.result import Finding, Severity, errored, failed, passed, skipped
 from securechat_verify.target import Host, Target
@@ -558,12 +558,7 @@ def check_host(host: Host, runner: CommandRunner, timeout: float) -> list[Findin
 
 
 def run(target: Target) -> list[Finding]:
-    findings: list[Finding] = []
-    for host in target.hosts:
-        if host.runner is None:
-            findings.append(skipped(NO_RUNNER, host.name))
-        else:
-            findings += check_host(host, host.runner, target.timeout)
+    findings = inspect_hosts(target, check_host, NO_RUNNER)
     if not target.hosts:
         findings.append(skipped("no hosts in the inventory; use -i with SSH or --local"))
     return findings

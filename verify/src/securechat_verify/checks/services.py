@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
 import time
 import urllib.error
 import urllib.request
@@ -16,13 +15,14 @@ from urllib.parse import urlsplit
 from alembic.script import ScriptDirectory
 from securechat.db.migrate import MIGRATIONS_DIR, head_revision
 
-from securechat_verify.checks import Check
+from securechat_verify.checks import Check, inspect_hosts
 from securechat_verify.checks.isolation import (
     SSH_HINT,
     describe_failure,
     run_command,
     ssh_unreachable,
 )
+from securechat_verify.net import target_context
 from securechat_verify.remote import CommandResult, CommandRunner
 from securechat_verify.result import Finding, Severity, errored, failed, passed, skipped, warned
 from securechat_verify.target import Host, Target
@@ -204,11 +204,11 @@ def fetch_health(target: Target) -> Health:
     url = target.url.rstrip("/") + HEALTH_PATH
     if urlsplit(url).scheme not in ("http", "https"):
         raise HealthError(f"{url}: not an http(s) URL")
-    cafile = str(target.ca_file) if target.ca_file else None
-    context = ssl.create_default_context(cafile=cafile)
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
-    )
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    context = target_context(target)
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
     before = time.time()
     try:
@@ -304,12 +304,7 @@ def check_host(host: Host, runner: CommandRunner, timeout: float) -> list[Findin
 
 
 def run(target: Target) -> list[Finding]:
-    findings: list[Finding] = []
-    for host in target.hosts:
-        if host.runner is None:
-            findings.append(skipped(NO_RUNNER, host.name))
-        else:
-            findings += check_host(host, host.runner, target.timeout)
+    findings = inspect_hosts(target, check_host, NO_RUNNER)
     try:
         health = fetch_health(target)
     except HealthError as error:

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import ipaddress
 import socket
-import ssl
 import urllib.request
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import sync_playwright
 
 from securechat_verify.checks import Check
+from securechat_verify.net import target_context
 from securechat_verify.result import Finding, Severity, errored, failed, passed, skipped
 from securechat_verify.target import Target
 
@@ -70,16 +70,10 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
-def _context(target: Target) -> ssl.SSLContext | None:
-    if not target.is_https:
-        return None
-    return ssl.create_default_context(cafile=str(target.ca_file) if target.ca_file else None)
-
-
 def _fetch_page(target: Target) -> dict[str, str] | Finding:
     try:
         with urllib.request.urlopen(  # noqa: S310 - the operator's own chat URL
-            target.url, timeout=target.timeout, context=_context(target)
+            target.url, timeout=target.timeout, context=target_context(target)
         ) as response:
             return {name.lower(): value for name, value in response.headers.items()}
     except OSError as error:
@@ -120,7 +114,7 @@ def _spki_pin(target: Target) -> str | None:
     validated against the site CA (Chromium does not read our CA file)."""
     if not target.is_https:
         return None
-    context = _context(target)
+    context = target_context(target)
     if context is None:
         return None
     address = (target.hostname, target.port)
