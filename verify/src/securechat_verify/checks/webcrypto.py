@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import ipaddress
 import socket
-import urllib.request
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import sync_playwright
 
 from securechat_verify.checks import Check
-from securechat_verify.net import target_context
+from securechat_verify.net import describe, http_request, target_context
 from securechat_verify.result import Finding, Severity, errored, failed, passed, skipped
 from securechat_verify.target import Target
 
@@ -72,16 +72,14 @@ def _is_loopback(hostname: str) -> bool:
 
 def _fetch_page(target: Target) -> dict[str, str] | Finding:
     try:
-        with urllib.request.urlopen(  # noqa: S310 - the operator's own chat URL
-            target.url, timeout=target.timeout, context=target_context(target)
-        ) as response:
-            return {name.lower(): value for name, value in response.headers.items()}
-    except OSError as error:
+        response = http_request(target.url, context=target_context(target), timeout=target.timeout)
+    except (OSError, http.client.HTTPException) as error:
         return errored(
-            f"could not load the chat page: {error}",
+            f"could not load the chat page: {describe(error)}",
             "run the connectivity and tls checks first; fix what they report",
             target.url,
         )
+    return response.headers
 
 
 def _csp(policy: str | None, target: Target) -> Finding:
