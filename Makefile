@@ -8,17 +8,20 @@ STAMP := $(VENV)/.installed
 export SECURECHAT_DATABASE_URL ?= sqlite:///$(CURDIR)/$(VAR)/securechat.db
 export SECURECHAT_UPLOAD_DIR ?= $(CURDIR)/$(VAR)/uploads
 
-.PHONY: run test lint typecheck unit venv vectors verify clean help
+.PHONY: run test lint typecheck unit venv vectors vendor verify bundle locks clean help
 
 help:
 	@echo "make run      serve on http://localhost:8000 (SQLite under ./var)"
 	@echo "make test     lint, type-check and run the test suite (SQLite and MariaDB)"
 	@echo "make vectors  regenerate docs/protocol-vectors.json"
+	@echo "make vendor   refresh the browser client's vendored libraries (needs npm)"
+	@echo "make bundle   build and sign dist/securechat-m2m-<version>.tar.gz (needs the package index)"
+	@echo "make locks    regenerate requirements/*.lock (needs the package index)"
 
-$(STAMP): app/pyproject.toml verify/pyproject.toml
+$(STAMP): app/pyproject.toml verify/pyproject.toml bundle/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e 'app[test]' -e 'verify[test]'
+	$(BIN)/pip install --quiet -e 'app[test]' -e 'verify[test]' -e bundle
 	touch $@
 
 venv: $(STAMP)
@@ -32,7 +35,7 @@ run: $(STAMP) $(VAR)/secret-key
 	@echo "Secure Chat M2M: open http://localhost:8000"
 	SECURECHAT_SECRET_KEY="$$(cat $(VAR)/secret-key)" exec $(BIN)/securechat serve --host 127.0.0.1 --port 8000
 
-PACKAGES := app verify
+PACKAGES := app verify bundle
 
 lint: $(STAMP)
 	for package in $(PACKAGES); do \
@@ -43,8 +46,7 @@ typecheck: $(STAMP)
 	for package in $(PACKAGES); do (cd $$package && ../$(BIN)/mypy) || exit 1; done
 
 unit: $(STAMP)
-	cd app && ../$(BIN)/pytest -q $(PYTEST_ARGS)
-	cd verify && ../$(BIN)/pytest -q $(PYTEST_ARGS)
+	for package in $(PACKAGES); do (cd $$package && ../$(BIN)/pytest -q $(PYTEST_ARGS)) || exit 1; done
 
 test: lint typecheck unit
 
@@ -55,6 +57,19 @@ verify: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python -m securechat.client.vectors docs/protocol-vectors.json
+
+# Pinned npm packages of the browser client, checked against the registry's integrity, into
+# app/src/securechat/static/vendor/; rewrites the import map (with SRI) in static/index.html.
+vendor:
+	$(PYTHON) scripts/vendor.py
+
+# The signed offline bundle (docs/bundle.md); the signing key is made on first use under
+# ~/.local/share/securechat-bundle/gnupg unless GPG_HOME/KEY_ID say otherwise.
+bundle:
+	./offline-bundle.sh build $(if $(GPG_HOME),--gpg-home $(GPG_HOME)) $(if $(KEY_ID),--key-id $(KEY_ID))
+
+locks:
+	$(PYTHON) scripts/locks.py
 
 clean:
 	rm -rf $(VENV) app/src/*.egg-info

@@ -1,0 +1,83 @@
+"""`offline-bundle.sh [build] [options]` and `offline-bundle.sh verify BUNDLE --key PUBKEY`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from securechat_bundle.build import build, elapsed
+from securechat_bundle.signing import DEFAULT_HOME, SigningError, signing_key
+from securechat_bundle.verify import verify_bundle
+from securechat_bundle.wheelhouse import TARGETS, WheelhouseError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "verify":
+        return _verify(args)
+    return _build(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="offline-bundle.sh", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    make = commands.add_parser("build", help="build and sign dist/securechat-m2m-<version>.tar.gz")
+    make.add_argument("--target", default="manylinux_x86_64-cp311", choices=sorted(TARGETS))
+    make.add_argument("--out", type=Path, default=Path("dist"))
+    make.add_argument(
+        "--gpg-home", type=Path, default=DEFAULT_HOME, help="where the signing key lives"
+    )
+    make.add_argument("--key-id", help="fingerprint of the signing key (default: the only one)")
+    check = commands.add_parser("verify", help="check a bundle's signature and every file")
+    check.add_argument("bundle", type=Path)
+    check.add_argument("--key", type=Path, required=True, help="the bundle signing public key")
+    check.add_argument("--fingerprint", help="refuse a signature by any other key")
+    parser.set_defaults(
+        command="build",
+        target="manylinux_x86_64-cp311",
+        out=Path("dist"),
+        gpg_home=DEFAULT_HOME,
+        key_id=None,
+    )
+    return parser
+
+
+def _build(args: argparse.Namespace) -> int:
+    root = Path(__file__).resolve().parents[3]
+    started = time.monotonic()
+    try:
+        key = signing_key(args.gpg_home, args.key_id)
+        result = build(root, args.out.resolve(), TARGETS[args.target], key)
+    except (SigningError, WheelhouseError) as error:
+        print(f"offline-bundle.sh: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"built {result.tarball} in {elapsed(started)}")
+    for part, size in result.parts.items():
+        print(f"  {part:<20} {size / 1e6:9.1f} MB")
+    print(f"signing key fingerprint: {key.fingerprint} (pin it in the inventory)")
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    for path, what in ((args.bundle, "bundle"), (args.key, "public key")):
+        if not path.is_file():
+            print(f"offline-bundle.sh: error: no {what} at {path}", file=sys.stderr)
+            return EXIT_USAGE
+    report = verify_bundle(args.bundle, args.key, args.fingerprint)
+    for line in report.lines():
+        print(line)
+    if not report.ok:
+        print(f"{args.bundle.name}: verification FAILED", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.bundle.name}: signature by {report.fingerprint} and {report.checked} files OK")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
