@@ -49,3 +49,26 @@ def bundle(tmp_path: Path, key: SigningKey) -> Path:
     output = tmp_path / "securechat-m2m-test.tar.gz"
     write_tarball(tree, output, mtime=1_700_000_000)
     return output
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, key: SigningKey) -> Path:
+    """A real bundle, built once per run (needs the package index and a Debian mirror)."""
+    from securechat_bundle.build import build
+    from securechat_bundle.wheelhouse import TARGETS
+
+    result = build(
+        REPO,
+        tmp_path_factory.mktemp("dist"),
+        TARGETS["manylinux_x86_64-cp311"],
+        key,
+        lambda _: None,
+    )
+    return result.tarball
+
+
+@pytest.fixture(scope="session")
+def tree(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from securechat_bundle.archive import safe_extract
+
+    return safe_extract(built, tmp_path_factory.mktemp("tree"))

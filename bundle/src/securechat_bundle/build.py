@@ -15,6 +15,15 @@ from pathlib import Path
 
 from securechat_bundle import __version__
 from securechat_bundle.archive import copy_tree, write_tarball
+from securechat_bundle.debian import (
+    DEFAULT_CACHE,
+    PACKAGES,
+    SUITE,
+    base_image,
+    build_repository,
+    download_closure,
+    host_mirror,
+)
 from securechat_bundle.digests import format_sums, sha256_file
 from securechat_bundle.signing import SigningKey
 from securechat_bundle.verify import SIGNATURE, SUMS
@@ -61,77 +70,106 @@ def build(
     platform: Platform,
     key: SigningKey,
     progress: Progress = lambda line: print(line, file=sys.stderr),
+    *,
+    debs: bool = True,
+    cache: Path = DEFAULT_CACHE,
 ) -> BuildResult:
     version = bundle_version(root)
     epoch = commit_time(root)
     name = f"securechat-m2m-{version}"
     with tempfile.TemporaryDirectory(prefix="securechat-bundle-build-") as scratch:
         tree = Path(scratch) / name
-        wheelhouse = tree / "wheelhouse"
-        wheelhouse.mkdir(parents=True)
-        requirements = tree / "requirements"
-        requirements.mkdir()
-        artifacts: list[dict[str, object]] = []
-
-        for lock in LOCKS:
-            progress(f"[1/5] wheels of {lock}.lock for {platform.name}…")
-            source = root / "requirements" / f"{lock}.lock"
-            shutil.copy2(source, requirements / source.name)
-            download(source, wheelhouse, platform)
-        progress("[2/5] building the securechat and securechat-verify wheels…")
-        local = build_local(root, wheelhouse, epoch)
-        for lock, projects in LOCAL_PACKAGES.items():
-            (requirements / f"{lock}-local.txt").write_text(local_requirements(local, projects))
-        for wheel in sorted(wheelhouse.glob("*.whl")):
-            origin = (
-                "built from this commit" if wheel in local.values() else "pypi.org (hash-locked)"
-            )
-            wheel_name, wheel_version = wheel.name.split("-")[:2]
-            artifacts.append(_artifact(tree, wheel, wheel_name, wheel_version, origin))
-
-        progress("[3/5] the Ansible collection and the bundle tools…")
-        for relative in (*COLLECTION_PATHS, *TOOL_PATHS):
-            source = root / relative
-            target = tree / ("collection" if relative in COLLECTION_PATHS else "tools") / relative
-            if source.is_dir():
-                copy_tree(source, target)
-            elif source.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
-
-        progress("[4/5] manifest, checksums and signature…")
-        (tree / "signing-key.asc").write_bytes(key.export_public())
-        (tree / "signing-key.fingerprint").write_text(key.fingerprint + "\n")
-        manifest = {
-            "bundle": name,
-            "version": version,
-            "commit": git(root, "rev-parse", "HEAD"),
-            "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "target": platform.name,
-            "signing_key_fingerprint": key.fingerprint,
-            "builder": f"securechat-bundle {__version__}",
-            "artifacts": sorted(artifacts, key=lambda a: str(a["path"])),
-        }
-        (tree / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        sums = [
-            (str(path.relative_to(tree)), sha256_file(path))
-            for path in tree.rglob("*")
-            if path.is_file()
-        ]
-        (tree / SUMS).write_text(format_sums(sums))
-        key.sign_detached(tree / SUMS)
-        assert (tree / SIGNATURE).is_file()
-
+        artifacts = _wheelhouse(root, tree, platform, epoch, progress)
+        if debs:
+            progress("[3/5] Debian packages as a signed apt repository…")
+            artifacts += _apt_repository(tree, key, cache, progress)
+        else:
+            progress("[3/5] Debian packages left out (--no-debs)")
+        progress("[4/5] the Ansible collection, the bundle tools, manifest and signature…")
+        _copy_sources(root, tree)
+        _sign(root, tree, key, version=version, platform=platform, artifacts=artifacts)
         progress("[5/5] writing the tarball…")
         tarball = output_dir / f"{name}.tar.gz"
         write_tarball(tree, tarball, epoch)
-        parts = {
-            "wheelhouse": _size(wheelhouse),
-            "collection": _size(tree / "collection"),
-            "tools": _size(tree / "tools"),
-            "total (compressed)": tarball.stat().st_size,
-        }
+        parts = {part: _size(tree / part) for part in ("wheelhouse", "apt", "collection", "tools")}
+        parts["total (compressed)"] = tarball.stat().st_size
     return BuildResult(tarball, version, parts)
+
+
+def _wheelhouse(
+    root: Path, tree: Path, platform: Platform, epoch: int, progress: Progress
+) -> list[dict[str, object]]:
+    wheelhouse, requirements = tree / "wheelhouse", tree / "requirements"
+    wheelhouse.mkdir(parents=True)
+    requirements.mkdir()
+    for lock in LOCKS:
+        progress(f"[1/5] wheels of {lock}.lock for {platform.name}…")
+        source = root / "requirements" / f"{lock}.lock"
+        shutil.copy2(source, requirements / source.name)
+        download(source, wheelhouse, platform)
+    progress("[2/5] building the securechat and securechat-verify wheels…")
+    local = build_local(root, wheelhouse, epoch)
+    for lock, projects in LOCAL_PACKAGES.items():
+        (requirements / f"{lock}-local.txt").write_text(local_requirements(local, projects))
+    artifacts = []
+    for wheel in sorted(wheelhouse.glob("*.whl")):
+        origin = "built from this commit" if wheel in local.values() else "PyPI (hash-locked)"
+        wheel_name, wheel_version = wheel.name.split("-")[:2]
+        artifacts.append(_artifact(tree, wheel, wheel_name, wheel_version, origin))
+    return artifacts
+
+
+def _apt_repository(
+    tree: Path, key: SigningKey, cache: Path, progress: Progress
+) -> list[dict[str, object]]:
+    mirror = host_mirror()
+    base = base_image(cache, mirror, progress)
+    closure = download_closure(cache, base, mirror, PACKAGES, progress)
+    build_repository(closure, tree / "apt", key)
+    return [
+        _artifact(tree, tree / "apt" / deb.path.name, deb.name, deb.version, f"Debian {SUITE}")
+        for deb in closure
+    ]
+
+
+def _copy_sources(root: Path, tree: Path) -> None:
+    for relative in (*COLLECTION_PATHS, *TOOL_PATHS):
+        source = root / relative
+        target = tree / ("collection" if relative in COLLECTION_PATHS else "tools") / relative
+        if source.is_dir():
+            copy_tree(source, target)
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def _sign(
+    root: Path,
+    tree: Path,
+    key: SigningKey,
+    *,
+    version: str,
+    platform: Platform,
+    artifacts: list[dict[str, object]],
+) -> None:
+    (tree / "signing-key.asc").write_bytes(key.export_public())
+    (tree / "signing-key.fingerprint").write_text(key.fingerprint + "\n")
+    manifest = {
+        "bundle": tree.name,
+        "version": version,
+        "commit": git(root, "rev-parse", "HEAD"),
+        "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "target": platform.name,
+        "signing_key_fingerprint": key.fingerprint,
+        "builder": f"securechat-bundle {__version__}",
+        "artifacts": sorted(artifacts, key=lambda a: str(a["path"])),
+    }
+    (tree / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    sums = [(str(p.relative_to(tree)), sha256_file(p)) for p in tree.rglob("*") if p.is_file()]
+    (tree / SUMS).write_text(format_sums(sums))
+    key.sign_detached(tree / SUMS)
+    if not (tree / SIGNATURE).is_file():
+        raise RuntimeError("gpg made no signature")
 
 
 def _artifact(tree: Path, path: Path, name: str, version: str, origin: str) -> dict[str, object]:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from securechat_bundle.build import build, elapsed
+from securechat_bundle.debian import DEFAULT_CACHE, DebianError
 from securechat_bundle.signing import DEFAULT_HOME, SigningError, signing_key
 from securechat_bundle.verify import verify_bundle
 from securechat_bundle.wheelhouse import TARGETS, WheelhouseError
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         "--gpg-home", type=Path, default=DEFAULT_HOME, help="where the signing key lives"
     )
     make.add_argument("--key-id", help="fingerprint of the signing key (default: the only one)")
+    make.add_argument("--no-debs", action="store_true", help="leave out the apt repository")
+    make.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="download cache")
     check = commands.add_parser("verify", help="check a bundle's signature and every file")
     check.add_argument("bundle", type=Path)
     check.add_argument("--key", type=Path, required=True, help="the bundle signing public key")
@@ -44,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         out=Path("dist"),
         gpg_home=DEFAULT_HOME,
         key_id=None,
+        no_debs=False,
+        cache=DEFAULT_CACHE,
     )
     return parser
 
@@ -53,8 +58,11 @@ def _build(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         key = signing_key(args.gpg_home, args.key_id)
-        result = build(root, args.out.resolve(), TARGETS[args.target], key)
-    except (SigningError, WheelhouseError) as error:
+        platform = TARGETS[args.target]
+        result = build(
+            root, args.out.resolve(), platform, key, debs=not args.no_debs, cache=args.cache
+        )
+    except (SigningError, WheelhouseError, DebianError) as error:
         print(f"offline-bundle.sh: error: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(f"built {result.tarball} in {elapsed(started)}")

@@ -25,25 +25,34 @@ class SigningKey:
     home: Path
     fingerprint: str
 
-    def export_public(self) -> bytes:
-        return _gpg(self.home, "--armor", "--export", self.fingerprint).stdout
+    def export_public(self, *, armor: bool = True) -> bytes:
+        return _gpg(self.home, *_armor(armor), "--export", self.fingerprint).stdout
 
-    def sign_detached(self, path: Path) -> Path:
-        signature = path.with_name(path.name + ".asc")
-        signature.unlink(missing_ok=True)
+    def sign_detached(self, path: Path, *, armor: bool = True, output: Path | None = None) -> Path:
+        signature = output or path.with_name(path.name + ".asc")
+        self._sign(path, signature, *_armor(armor), "--detach-sign")
+        return signature
+
+    def clearsign(self, path: Path, output: Path) -> None:
+        self._sign(path, output, "--clearsign")
+
+    def _sign(self, path: Path, output: Path, *mode: str) -> None:
+        output.unlink(missing_ok=True)
         _gpg(
             self.home,
             "--batch",
             "--yes",
             "--local-user",
             self.fingerprint,
-            "--armor",
-            "--detach-sign",
+            *mode,
             "--output",
-            str(signature),
+            str(output),
             str(path),
         )
-        return signature
+
+
+def _armor(armor: bool) -> tuple[str, ...]:
+    return ("--armor",) if armor else ()
 
 
 def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
