@@ -7,6 +7,7 @@ GnuPG home (default `~/.local/share/securechat-bundle/gnupg`, mode 700).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ def _armor(armor: bool) -> tuple[str, ...]:
 
 
 def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    if shutil.which("gpg") is None:
+        raise SigningError("gpg is missing: apt-get install gnupg")
     command = ["gpg", "--homedir", str(home), "--no-tty", "--quiet", *args]
     result = subprocess.run(command, input=stdin, capture_output=True, check=False)
     if result.returncode != 0:
