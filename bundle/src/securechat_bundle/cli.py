@@ -19,7 +19,10 @@ EXIT_USAGE = 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if not arguments or (arguments[0].startswith("-") and arguments[0] not in ("-h", "--help")):
+        arguments = ["build", *arguments]  # `build` is the default command
+    args = _parser().parse_args(arguments)
     if args.command == "verify":
         return _verify(args)
     return _build(args)
