@@ -34,7 +34,11 @@ from securechat.realtime.hub import Hub
 from securechat.realtime.namespace import ChatNamespace
 from securechat.realtime.presence import Presence
 from securechat.security.audit import AuditLog
-from securechat.security.headers import SecurityMiddleware
+from securechat.security.headers import (
+    SecurityMiddleware,
+    content_security_policy,
+    import_map_hashes,
+)
 from securechat.security.origins import OriginPolicy
 from securechat.security.passwords import AuthKeyHasher
 from securechat.security.ratelimit import SlidingWindowLimiter
@@ -163,7 +167,16 @@ def create_app(settings: Settings) -> ASGIApp:
     )
     http_app.state.components = parts
     app = socketio.ASGIApp(sio, other_asgi_app=http_app, socketio_path="socket.io")
-    return SecurityMiddleware(app, body_limit=partial(body_limit, settings))
+    return SecurityMiddleware(
+        app, body_limit=partial(body_limit, settings), csp=content_security_policy(script_hashes())
+    )
+
+
+def script_hashes(index: Path = STATIC_DIR / "index.html") -> list[str]:
+    """The CSP hashes of the browser client's inline import map (its only inline script)."""
+    if not index.is_file():
+        return []
+    return import_map_hashes(index.read_text(encoding="utf-8"))
 
 
 def body_limit(settings: Settings, path: str) -> int:
