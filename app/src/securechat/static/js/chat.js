@@ -58,6 +58,8 @@ import { ApiError, Http, Realtime } from "./transport.js";
 
 /** Clients refuse fewer PBKDF2 iterations than this (protocol §4.1). */
 export const MIN_KDF_ITERATIONS = 600000;
+/** A server asking for more than this would hang the tab: refused (the protocol's maximum). */
+export const MAX_KDF_ITERATIONS = 10_000_000;
 const KDF_NAME = "pbkdf2-sha256";
 const KDF_SALT_BYTES = 16;
 const TEXT_MAX_CODE_POINTS = 16000;
@@ -242,7 +244,7 @@ export class Chat {
     const name = normaliseUsername(username);
     const { kdf } = await this.#call("POST", "/auth/prelogin", { username: name });
     this.#checkKdfName(kdf);
-    const iterations = Math.max(Number(kdf.iterations) || 0, this.minIterations);
+    const iterations = Math.min(Math.max(Number(kdf.iterations) || 0, this.minIterations), MAX_KDF_ITERATIONS);
     const userId = uuid();
     const salt = randomBytes(KDF_SALT_BYTES);
     onProgress?.("deriving");
@@ -285,7 +287,7 @@ export class Chat {
     const { kdf } = await this.#call("POST", "/auth/prelogin", { username: name });
     this.#checkKdfName(kdf);
     const iterations = Number(kdf.iterations);
-    if (!Number.isSafeInteger(iterations) || iterations < this.minIterations) {
+    if (!Number.isSafeInteger(iterations) || iterations < this.minIterations || iterations > MAX_KDF_ITERATIONS) {
       const error = new CryptoError(`the server asks for ${kdf.iterations} key-derivation iterations; at least ${this.minIterations} are required`);
       error.code = "weak_kdf";
       throw error;
@@ -410,7 +412,9 @@ export class Chat {
       return await this.#create("direct", null, [this.signer.userId, userId]);
     } catch (error) {
       if (error instanceof ApiError && error.code === "conversation_exists" && error.existingId) {
-        return this.#refreshConversation(error.existingId);
+        const existing = await this.#refreshConversation(error.existingId);
+        checkDirectMembers(existing, [this.signer.userId, userId]);
+        return existing;
       }
       throw error;
     }
@@ -490,6 +494,14 @@ export class Chat {
       const current = await this.#refreshConversation(id);
       const epoch = Number(current.epoch) + 1;
       const members = [...new Set(chooseMembers(current))].sort();
+      if (current.kind === "direct") {
+        // Never wrap a direct conversation's key for anyone but its two people, whatever
+        // member list the server sends.
+        const peer = (this.store.conversations.get(id)?.members || current.members)
+          .map((member) => member.user_id)
+          .find((userId) => userId !== this.signer.userId);
+        checkDirectMembers({ kind: "direct", members: members.map((user_id) => ({ user_id })) }, [this.signer.userId, peer]);
+      }
       const versions = new Map(current.members.map((member) => [member.user_id, Number(member.key_version)]));
       const epochKey = newEpochKey();
       try {
@@ -746,7 +758,7 @@ export class Chat {
     });
     try {
       const page = await this.#call("GET", `/conversations/${seg(id)}/messages${query({ limit: HISTORY_PAGE, before: lowest })}`);
-      const messages = await Promise.all(page.messages.map((message) => this.#decrypt(message)));
+      const messages = await Promise.all(ofConversation(page.messages, id).map((message) => this.#decrypt(message)));
       if (this.store.session !== session) return { added: 0, hasMore: false };
       const added = this.store.update((state) => {
         if (!state.conversations.has(id)) return 0;
@@ -799,7 +811,8 @@ export class Chat {
         const chunk = Object.fromEntries(pending.slice(start, start + SYNC_MAX_CONVERSATIONS));
         const answer = await this.#call("POST", "/sync", { since: chunk, limit: SYNC_LIMIT });
         for (const [id, page] of Object.entries(answer.conversations || {})) {
-          const messages = await Promise.all(page.messages.map((message) => this.#decrypt(message)));
+          if (!(id in chunk)) continue; // only what was asked for
+          const messages = await Promise.all(ofConversation(page.messages, id).map((message) => this.#decrypt(message)));
           if (this.store.session !== session) return;
           this.store.update((state) => {
             if (!state.conversations.has(id)) return;
@@ -808,7 +821,9 @@ export class Chat {
             recomputeReactions(state, id);
             recomputeUnread(state, id);
           });
-          if (page.has_more && messages.length) next.push([id, messages[messages.length - 1].seq]);
+          const last = messages.length ? messages[messages.length - 1].seq : 0;
+          // `has_more` only counts if the page moved forward: a server cannot keep us looping.
+          if (page.has_more && last > Number(chunk[id])) next.push([id, last]);
         }
       }
       pending = next;
@@ -883,8 +898,14 @@ export class Chat {
       const { keys } = await this.#call("GET", `/conversations/${seg(conversationId)}/keys`);
       for (const wrap of keys) {
         if (Number(wrap.epoch) !== epoch) continue;
-        const wrapper = await this.#publicKeys(wrap.wrapper_id, Number(wrap.wrapper_key_version));
-        const key = await unwrapEpochKey(wrap, conversationId, epoch, wrapper, this.signer);
+        let key;
+        try {
+          const wrapper = await this.#publicKeys(wrap.wrapper_id, Number(wrap.wrapper_key_version));
+          key = await unwrapEpochKey(wrap, conversationId, epoch, wrapper, this.signer);
+        } catch (error) {
+          if (error instanceof CryptoError) continue; // a bad or foreign wrap: try the others
+          throw error;
+        }
         if (this.store.session === session) this.store.update((state) => state.epochKeys.set(id, key));
         return key;
       }
@@ -1359,5 +1380,19 @@ export class Chat {
       }
       throw error;
     }
+  }
+}
+
+/** Messages that really belong to conversation `id` (a server could mix in others). */
+function ofConversation(messages, id) {
+  return (messages || []).filter((message) => message && message.conversation_id === id);
+}
+
+/** A direct conversation has exactly its two people: anything else is refused. */
+function checkDirectMembers(conversation, people) {
+  const expected = [...new Set(people)].sort().join(",");
+  const actual = [...new Set((conversation.members || []).map((member) => member.user_id))].sort().join(",");
+  if (conversation.kind !== "direct" || actual !== expected) {
+    throw new CryptoError("the server lists other members for this direct conversation; nothing was sent");
   }
 }

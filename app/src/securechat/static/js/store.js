@@ -150,8 +150,11 @@ export function insertMessages(state, conversationId, messages) {
   for (const message of messages) {
     const existing = list.findIndex((m) => m.message_id === message.message_id);
     if (existing >= 0) {
-      if (list[existing].seq === message.seq) {
-        list[existing] = message;
+      const held = list[existing];
+      // A verified message is never replaced by a copy that failed or names another sender.
+      const worse = held.content !== null && (message.content === null || message.sender_id !== held.sender_id);
+      if (held.seq === message.seq || worse) {
+        if (!worse) list[existing] = message;
         bucket.pending.delete(message.message_id);
         continue;
       }

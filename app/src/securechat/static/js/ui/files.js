@@ -10,12 +10,28 @@ const PREVIEW_TYPES = /^image\/(png|jpeg|gif|webp|avif|bmp)$/;
 const PREVIEW_MAX_BYTES = 15 * 1024 * 1024;
 
 function saveBlob(blob, name) {
-  const url = URL.createObjectURL(blob);
+  // Typed as bytes, so the browser never renders a downloaded file in the app's origin.
+  const url = URL.createObjectURL(new Blob([blob], { type: "application/octet-stream" }));
   const link = h("a", { href: url, download: name, class: "visually-hidden" });
   document.body.append(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+const IMAGE_MAGIC = [
+  [0x89, 0x50, 0x4e, 0x47], // PNG
+  [0xff, 0xd8, 0xff], // JPEG
+  [0x47, 0x49, 0x46, 0x38], // GIF
+  [0x42, 0x4d], // BMP
+];
+
+async function looksLikeImage(blob) {
+  const head = new Uint8Array(await blob.slice(0, 12).arrayBuffer());
+  const ascii = String.fromCharCode(...head);
+  if (ascii.startsWith("RIFF") && ascii.slice(8, 12) === "WEBP") return true;
+  if (ascii.slice(4, 12) === "ftypavif") return true;
+  return IMAGE_MAGIC.some((magic) => magic.every((byte, index) => head[index] === byte));
 }
 
 export function fileCard(ctx, message, content) {
@@ -92,7 +108,12 @@ export function fileCard(ctx, message, content) {
     fetchBlob()
       .then((blob) => {
         if (!card.isConnected && !box.isConnected) return;
-        url = URL.createObjectURL(blob);
+        // Previews only for what really is a raster image (magic bytes, not the sender's hint).
+        return looksLikeImage(blob).then((ok) => (ok ? blob : Promise.reject(new Error("not an image"))));
+      })
+      .then((blob) => {
+        if (!blob || (!card.isConnected && !box.isConnected)) return;
+        url = URL.createObjectURL(new Blob([blob], { type: info.mime }));
         const img = h("img", { src: url, alt: `Image ${name}`, class: "preview-image", decoding: "async" });
         box.removeAttribute("role");
         box.removeAttribute("aria-label");
