@@ -81,6 +81,7 @@ def serve(
 
     from securechat.db.migrate import SchemaOutdatedError
     from securechat.main import create_app
+    from securechat.security.logs import uvicorn_log_config
 
     settings = load_settings()
     try:
@@ -107,6 +108,7 @@ def serve(
         # Compression costs memory and CPU per connection; envelopes are ciphertext anyway.
         ws_per_message_deflate=False,
         server_header=False,
+        log_config=uvicorn_log_config(),
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
     )

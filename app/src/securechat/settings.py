@@ -116,7 +116,7 @@ class Settings:
             maintenance_seconds=env.get("MAINTENANCE_SECONDS", _float(0.1, 86400), default="600"),
             max_request_bytes=env.get("MAX_REQUEST_BYTES", _int(1024, 1 << 30), default="1048576"),
             max_ciphertext_bytes=env.get(
-                "MAX_CIPHERTEXT_BYTES", _int(1024, 16 << 20), default="65536"
+                "MAX_CIPHERTEXT_BYTES", _int(1024, (16 << 20) - 1), default="65536"
             ),
             session_ttl_seconds=env.get(
                 "SESSION_TTL_SECONDS", _int(60, 90 * 86400), default="43200"

@@ -295,3 +295,28 @@ def test_password_change_ends_other_sessions(api: TestClient) -> None:
     assert api.get("/api/v1/accounts/me", headers=bearer(second)).status_code == 401
     assert api.get("/api/v1/accounts/me", headers=bearer(first)).status_code == 200
     login(api, account["name"], "a new long password")
+
+
+def test_parallel_guesses_cannot_pass_the_lockout(make_client: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = make_client(SECURECHAT_RATE_LOGIN_FAILURES_PER_ACCOUNT="5")
+    account = register(api)
+    bad = {"username": account["name"], "auth_key": base64.b64encode(bytes(32)).decode()}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(
+            pool.map(lambda _: api.post("/api/v1/auth/login", json=bad).status_code, range(20))
+        )
+    assert statuses.count(401) <= 5
+    assert statuses.count(429) >= 15
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users/{id}/keys/99999999999999999999999"])
+def test_huge_numbers_are_refused_cleanly(api: TestClient, path: str) -> None:
+    account = register(api)
+    token = login(api, account["name"])
+    response = api.get(path.format(id=account["user"]["id"]), headers=bearer(token))
+    assert response.status_code == 422
+    cid = "00000000-0000-4000-8000-000000000000"
+    response = api.get(f"/api/v1/conversations/{cid}/messages?limit=\u00b2", headers=bearer(token))
+    assert response.status_code == 422

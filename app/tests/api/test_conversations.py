@@ -229,3 +229,49 @@ def test_account_deletion(
             ).scalar_one()
             assert count == 0, table
     engine.dispose()
+
+
+def test_deletion_keeps_an_admin_and_cannot_be_blocked_by_a_lookalike_name(
+    api: TestClient, people: tuple[Party, Party, Party]
+) -> None:
+    alice, bob, carol = people
+    body = creation(alice, [alice, bob, carol])
+    api.post("/api/v1/conversations", json=body, headers=alice.headers)
+    # Someone registers the name a tombstone of alice would have had under the old scheme.
+    from tests.api.test_accounts import register
+
+    register(api, "deleted-" + alice.user_id.replace("-", "")[:23])
+    from securechat.client.crypto import encrypt_envelope
+
+    envelope = encrypt_envelope(
+        {"type": "text", "text": "x"}, body["id"], 1, bytes(32), alice.signer
+    )
+    api.post(f"/api/v1/conversations/{body['id']}/messages", json=envelope, headers=alice.headers)
+    assert _delete(api, alice) == 204  # alice's messages stay: a tombstone, named safely
+    conversation = api.get(f"/api/v1/conversations/{body['id']}", headers=bob.headers).json()
+    assert [m["role"] for m in conversation["members"]].count("admin") == 1
+
+
+def test_a_disabled_member_does_not_freeze_a_group(
+    api: TestClient, people: tuple[Party, Party, Party], migrated_url: str
+) -> None:
+    from securechat.admin import set_disabled
+    from securechat.client.crypto import new_epoch_key, wrap_epoch_key
+    from securechat.settings import Settings
+    from tests.conftest import server_environment
+
+    alice, bob, carol = people
+    body = creation(alice, [alice, bob, carol])
+    cid = body["id"]
+    api.post("/api/v1/conversations", json=body, headers=alice.headers)
+    set_disabled(Settings.from_env(server_environment(migrated_url)), carol.name, disabled=True)
+    key = new_epoch_key()
+    rotation = {
+        "epoch": 2,
+        "members": sorted(p.user_id for p in (alice, bob, carol)),
+        "epoch_keys": [
+            wrap_epoch_key(key, cid, 2, bob.signer, p.public) for p in (alice, bob, carol)
+        ],
+    }
+    response = api.post(f"/api/v1/conversations/{cid}/epochs", json=rotation, headers=bob.headers)
+    assert response.status_code == 200, response.text

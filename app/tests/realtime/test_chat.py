@@ -429,3 +429,17 @@ async def test_bad_socket_auth_is_refused(server: RunningServer, auth: Any) -> N
     async with raw_socket() as sio:
         with pytest.raises(socketio.exceptions.ConnectionError):
             await sio.connect(server.url, auth=auth, transports=["websocket"], wait_timeout=5)
+
+
+async def test_a_token_in_a_url_never_reaches_the_log(server: RunningServer) -> None:
+    alice = await new_user(server.url, "alice", connect=False)
+    try:
+        token = str(alice.token)
+        url = f"{server.url}/api/v1/accounts/me?token={token}"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 400
+        await asyncio.sleep(0.3)
+        assert token not in server.log()
+        assert "[query removed]" in server.log()
+    finally:
+        await alice.close()

@@ -30,6 +30,7 @@ from securechat.services.conversations import contacts_of
 from securechat.services.errors import ServiceError, invalid
 
 SEARCH_PREFIX_MAX = 32
+MAX_KEY_VERSION = 2**31 - 1
 
 
 def _rate_limited(retry_after: int) -> ServiceError:
@@ -68,9 +69,10 @@ async def login(request: Request) -> Response:
     body = await parse_body(request, LoginRequest)
     parts = components(request)
     failures = parts.limits.failures_per_account
-    # Checked before the password: a locked account costs no argon2 and reveals nothing.
+    # Every attempt counts before the password is checked (a success clears the count), so
+    # guesses sent in parallel cannot all slip past the limit; a locked account costs no argon2.
     ip = client_ip(request)
-    wait = failures.retry_after(body.username)
+    wait = failures.hit(body.username)
     if wait is not None:
         await parts.db(lambda db: parts.accounts.login_failed(db, body.username, "locked", ip))
         raise _rate_limited(wait)
@@ -79,8 +81,6 @@ async def login(request: Request) -> Response:
             lambda db: parts.accounts.login(db, body.username, body.auth_key, ip=ip)
         )
     except LoginRefusedError as error:
-        if error.code == "invalid_credentials":
-            failures.hit(body.username)
         reason = error.code
         await parts.db(lambda db: parts.accounts.login_failed(db, body.username, reason, ip))
         raise
@@ -158,6 +158,8 @@ async def get_user(request: Request) -> Response:
 async def get_user_key(request: Request) -> Response:
     await authenticate(request)
     user_id, version = request.path_params["user_id"], request.path_params["key_version"]
+    if version > MAX_KEY_VERSION:
+        raise invalid("key_version", f"key_version: at most {MAX_KEY_VERSION}")
     parts = components(request)
     return json_response(
         await parts.db(lambda db: parts.accounts.key_version(db, user_id, version))

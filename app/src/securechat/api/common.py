@@ -93,7 +93,7 @@ def query_int(
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 20 or not low <= int(raw) <= high:
         raise ServiceError(
             "validation_error",
             f"{name}: must be a whole number from {low} to {high}",

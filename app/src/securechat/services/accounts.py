@@ -36,6 +36,7 @@ from securechat.security.passwords import AuthKeyHasher, fake_salt
 from securechat.security.tokens import new_token, session_id_for
 from securechat.services import clock
 from securechat.services.errors import ServiceError, conflict, invalid, not_found
+from securechat.services.membership import keep_an_admin
 from securechat.settings import Settings
 
 DIRECTORY_PAGE = 50
@@ -196,6 +197,7 @@ class AccountService:
                     .where(Conversation.id == conversation_id)
                     .values(rotation_required=True)
                 )
+                keep_an_admin(db, conversation_id)
             else:
                 purged_blobs += purge_conversation(db, conversation_id)
         db.execute(
@@ -205,7 +207,8 @@ class AccountService:
         db.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
         tombstone = _still_referenced(db, user.id)
         if tombstone:
-            user.username = "deleted-" + user.id.replace("-", "")[:24]
+            # "~" is outside the username alphabet: no one can register this name first.
+            user.username = "~deleted-" + user.id.replace("-", "")[:23]
             user.auth_hash = "!"  # verifies against nothing
             user.disabled = True
             user.is_admin = False

@@ -19,9 +19,7 @@ from securechat.services import clock
 from securechat.services.accounts import AuthContext, b64
 from securechat.services.blocks import check_direct_allowed
 from securechat.services.errors import ServiceError, conflict, forbidden, invalid, not_found
-
-ADMIN = "admin"
-MEMBER = "member"
+from securechat.services.membership import ADMIN, MEMBER, keep_an_admin
 
 
 @dataclass
@@ -141,7 +139,9 @@ class ConversationService:
                 raise forbidden("the members of a direct conversation cannot change")
             if me.role != ADMIN:
                 raise forbidden("only a group admin can add or remove members")
-        users = _active_users(db, new_members)
+        # Disabled accounts that stay members still get wraps (for if they come back); only
+        # people being added must be active.
+        users = _active_users(db, new_members, must_be_active=new_members - old_members)
         _check_wraps(request.epoch_keys, users)
         moment = clock.now()
         removed = old_members - new_members
@@ -182,13 +182,7 @@ class ConversationService:
         db.delete(me)
         conversation.rotation_required = True
         db.flush()
-        remaining = db.scalars(
-            select(Member)
-            .where(Member.conversation_id == conversation_id)
-            .order_by(Member.joined_at, Member.user_id)
-        ).all()
-        if remaining and all(member.role != ADMIN for member in remaining):
-            remaining[0].role = ADMIN  # a group always keeps an admin
+        remaining = keep_an_admin(db, conversation_id)
         self._audit.append(db, "conversation.left", actor_id=ctx.user_id, target_id=conversation_id)
         rendered = self._render_many(db, [conversation_id])[0]
         return Change(rendered, notify={m.user_id for m in remaining}, removed={ctx.user_id})
@@ -338,11 +332,14 @@ def _unique(ids: Iterable[str], field_name: str) -> set[str]:
     return unique
 
 
-def _active_users(db: Session, ids: set[str]) -> dict[str, User]:
+def _active_users(
+    db: Session, ids: set[str], *, must_be_active: set[str] | None = None
+) -> dict[str, User]:
     users = {u.id: u for u in db.scalars(select(User).where(User.id.in_(ids)))}
+    active_required = ids if must_be_active is None else must_be_active
     for user_id in sorted(ids):
         user = users.get(user_id)
-        if user is None or user.disabled:
+        if user is None or (user.disabled and user_id in active_required):
             raise ServiceError(
                 "validation_error",
                 f"members: no active user {user_id}",

@@ -99,6 +99,9 @@ def store_batch(
         key = (env.conversation_id, env.message_id)
         conversation = conversations.get(env.conversation_id)
         recipients = tuple(members.get(env.conversation_id, ()))
+        if conversation is None or request.sender_id not in recipients:
+            results.append(not_found())  # strangers learn nothing, not even which ids exist
+            continue
         existing = stored.get(key)
         if existing is not None:
             # A retry gets its original ack, even after a rotation made its epoch stale.
