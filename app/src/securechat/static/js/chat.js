@@ -216,6 +216,7 @@ export class Chat {
   #rotateBeforeSend = new Set(); // conversations with a member whose keys changed since
   #syncChain = Promise.resolve();
   #everConnected = false;
+  #catchUpFrom = new Map();
 
   // ------------------------------------------------------------------------- accounts
 
@@ -329,6 +330,7 @@ export class Chat {
       wrapKey.fill(0);
     }
     this.#everConnected = false;
+    this.#catchUpFrom.clear();
     this.realtime.connect(answer.token);
     try {
       await this.loadConversations();
@@ -375,6 +377,7 @@ export class Chat {
     this.#safetyVersions.clear();
     this.#rotateBeforeSend.clear();
     this.#everConnected = false;
+    this.#catchUpFrom.clear();
     this.store.reset();
     this.store.update((state) => {
       state.connection = reason === "logout" ? "offline" : "revoked";
@@ -792,7 +795,7 @@ export class Chat {
     const since = {};
     const fresh = new Set();
     for (const conversation of this.store.conversations.values()) {
-      const held = highestSeq(this.store, conversation.id);
+      const held = this.#catchUpFrom.get(conversation.id) ?? highestSeq(this.store, conversation.id);
       if (held > 0) since[conversation.id] = held;
       else {
         since[conversation.id] = Math.max(0, (Number(conversation.last_seq) || 0) - HISTORY_PAGE);
@@ -800,6 +803,7 @@ export class Chat {
       }
     }
     await this.#sync(since, fresh);
+    this.#catchUpFrom.clear(); // caught up: live events and history carry on from here
   }
 
   async #sync(since, fresh) {
@@ -1258,10 +1262,26 @@ export class Chat {
       state.connection = status;
       if (status !== "connected") state.typing.clear();
     });
-    if (status !== "connected") return;
+    if (status !== "connected") {
+      if (this.#everConnected) this.#markCatchUpCursors();
+      return;
+    }
     const again = this.#everConnected;
     this.#everConnected = true;
     this.#background(() => this.#afterConnect(again), "reconnecting");
+  }
+
+  /**
+   * Where catch-up must start once the connection is back: the newest message held when it
+   * dropped. Live messages that arrive after the reconnect but before `/sync` answers must
+   * not move this forward, or the gap before them would never be fetched.
+   */
+  #markCatchUpCursors() {
+    for (const conversation of this.store.conversations.values()) {
+      if (!this.#catchUpFrom.has(conversation.id)) {
+        this.#catchUpFrom.set(conversation.id, highestSeq(this.store, conversation.id));
+      }
+    }
   }
 
   async #afterConnect(again) {
