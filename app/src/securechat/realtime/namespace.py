@@ -143,9 +143,14 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 db, user.user_id, request.conversation_id, request.seq
             )
         )
-        hidden = await parts.db(lambda db: hidden_from(db, user.user_id))
-        event = {"conversation_id": request.conversation_id, "user_id": user.user_id, "seq": seq}
-        await parts.hub.to_users("message:read", event, set(members) - hidden)
+        if members:  # a position that did not move is not broadcast again
+            hidden = await parts.db(lambda db: hidden_from(db, user.user_id))
+            event = {
+                "conversation_id": request.conversation_id,
+                "user_id": user.user_id,
+                "seq": seq,
+            }
+            await parts.hub.to_users("message:read", event, set(members) - hidden)
         return {"ok": True, "seq": seq}
 
     async def _typing(self, user: SocketUser, data: Any, event: str) -> Ack:

@@ -310,14 +310,17 @@ class MessageService:
     def mark_read(
         self, db: Session, user_id: str, conversation_id: str, seq: int
     ) -> tuple[int, list[str]]:
-        """Move the user's read position forward (never back); return it and the members."""
+        """Move the user's read position forward (never back). Returns the position and the
+        members to tell, none when the position did not move (nothing to broadcast)."""
         member = load_member(db, conversation_id, user_id)
         last_seq = db.scalar(
             select(Conversation.last_seq).where(Conversation.id == conversation_id)
         )
         target = min(seq, last_seq or 0)
-        member.last_read_seq = max(member.last_read_seq, target)
-        return member.last_read_seq, member_ids(db, conversation_id)
+        if target <= member.last_read_seq:
+            return member.last_read_seq, []
+        member.last_read_seq = target
+        return target, member_ids(db, conversation_id)
 
 
 def _page(
