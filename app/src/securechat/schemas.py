@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import unicodedata
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import (
@@ -36,6 +36,7 @@ from securechat.protocol import (
     USERNAME_RE,
     UUID_RE,
 )
+from securechat.services.errors import ServiceError
 
 KEY_BLOB_MAX_BYTES = 4096
 MAX_FILES_PER_MESSAGE = 10
@@ -142,6 +143,9 @@ MessageCiphertext = Annotated[
 
 class Shape(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+ShapeT = TypeVar("ShapeT", bound=Shape)
 
 
 class PreloginRequest(Shape):
@@ -266,6 +270,15 @@ class EmptyRequest(Shape):
 class SyncRequest(Shape):
     since: Annotated[dict[Uuid, Seq], Field(max_length=SYNC_MAX_CONVERSATIONS)]
     limit: Annotated[int, Field(ge=1, le=500)] = 200
+
+
+def validate(model: type[ShapeT], data: Any) -> ShapeT:
+    """Validate `data` as `model`, or raise the 422 `validation_error` naming the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        field, message = describe_validation_error(error)
+        raise ServiceError("validation_error", message, status=422, field=field) from None
 
 
 def describe_validation_error(error: ValidationError) -> tuple[str, str]:

@@ -8,13 +8,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from securechat.components import Components
 from securechat.realtime.hub import Hub
-from securechat.schemas import Shape, describe_validation_error
+from securechat.schemas import Shape, validate
 from securechat.services.accounts import AuthContext, unauthorized
 from securechat.services.errors import ServiceError
 
@@ -66,11 +65,7 @@ async def parse_body(request: Request, model: type[ShapeT]) -> ShapeT:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ServiceError("validation_error", "the body is not valid JSON", status=400) from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        field, message = describe_validation_error(error)
-        raise ServiceError("validation_error", message, status=422, field=field) from None
+    return validate(model, data)
 
 
 def bearer_token(request: Request) -> str:

@@ -6,11 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs
 
 import socketio
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from securechat.components import Components
@@ -20,8 +19,7 @@ from securechat.schemas import (
     EmptyRequest,
     Envelope,
     ReadRequest,
-    Shape,
-    describe_validation_error,
+    validate,
 )
 from securechat.security.urls import has_token_in_query
 from securechat.services.blocks import hidden_from
@@ -30,7 +28,6 @@ from securechat.services.errors import ServiceError
 from securechat.services.messages import SendRequest
 
 log = logging.getLogger(__name__)
-ShapeT = TypeVar("ShapeT", bound=Shape)
 Ack = dict[str, Any]
 
 
@@ -54,14 +51,6 @@ def refuse(code: str, message: str) -> Refused:
 
 def error_ack(error: ServiceError) -> Ack:
     return {"ok": False, "error": error.to_json()}
-
-
-def validate(model: type[ShapeT], data: Any) -> ShapeT:
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        field, message = describe_validation_error(error)
-        raise ServiceError("validation_error", message, status=422, field=field) from None
 
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]

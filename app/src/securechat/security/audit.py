@@ -42,20 +42,8 @@ class Record:
     details: str  # canonical JSON object
     mac: str
 
-    def content(self) -> bytes:
-        return canonical_json(
-            {
-                "id": self.id,
-                "created_at": self.created_at,
-                "event": self.event,
-                "actor_id": self.actor_id,
-                "target_id": self.target_id,
-                "ip": self.ip,
-                "details": self.details,
-            }
-        )
-
-    def to_json(self) -> dict[str, Any]:
+    def _covered(self) -> dict[str, Any]:
+        """The fields the MAC covers (everything but the MAC)."""
         return {
             "id": self.id,
             "created_at": self.created_at,
@@ -63,9 +51,14 @@ class Record:
             "actor_id": self.actor_id,
             "target_id": self.target_id,
             "ip": self.ip,
-            "details": json.loads(self.details),
-            "mac": self.mac,
+            "details": self.details,
         }
+
+    def content(self) -> bytes:
+        return canonical_json(self._covered())
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self._covered(), "details": json.loads(self.details), "mac": self.mac}
 
 
 @dataclass(frozen=True)

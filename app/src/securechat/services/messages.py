@@ -11,6 +11,7 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from securechat.db.models import Block, Conversation, FileRef, Member, Message, StoredFile, User
+from securechat.protocol import PROTOCOL_VERSION, SUITE
 from securechat.schemas import Envelope
 from securechat.services import clock
 from securechat.services.accounts import AuthContext, b64
@@ -238,8 +239,8 @@ def _row(env: Envelope, seq: int, moment: Any) -> dict[str, Any]:
 
 def message_json_from_row(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "v": 1,
-        "suite": "p256-v1",
+        "v": PROTOCOL_VERSION,
+        "suite": SUITE,
         "conversation_id": row["conversation_id"],
         "epoch": row["epoch"],
         "message_id": row["message_id"],

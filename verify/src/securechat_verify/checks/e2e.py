@@ -49,14 +49,7 @@ async def _run(target: Target) -> list[Finding]:
     try:
         async with asyncio.timeout(target.timeout * 6):
             findings += await _exchange(target, alice, bob, tag, password)
-    except (
-        ApiError,
-        CryptoError,
-        OSError,
-        TimeoutError,
-        aiohttp.ClientError,
-        SocketIOError,
-    ) as error:
+    except ROUND_TRIP_ERRORS as error:
         findings.append(
             errored(
                 f"the round trip did not complete: {type(error).__name__}: {error}",

@@ -156,6 +156,22 @@ def describe_route(route: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _ip_failed(label: str, argv: list[str], result: CommandResult, host: Host) -> Finding:
+    return errored(
+        f"{label}: `{' '.join(argv)}` failed ({describe_failure(result)})",
+        "install iproute2 on the host (apt install iproute2) and run the check again",
+        host.name,
+    )
+
+
+def _ip_no_json(label: str, argv: list[str], host: Host) -> Finding:
+    return errored(
+        f"{label}: `{' '.join(argv)}` printed no JSON",
+        "iproute2 5.x or newer is needed for `ip -j` (Debian 12 ships 6.1)",
+        host.name,
+    )
+
+
 # --- default routes -----------------------------------------------------------------------
 
 
@@ -175,19 +191,11 @@ def default_routes(host: Host, runner: CommandRunner, timeout: float) -> Finding
         if result.returncode != 0:
             if "Address family not supported" in result.stderr:
                 continue  # no IPv6 in this kernel: no IPv6 default route either
-            return errored(
-                f"default route: `{' '.join(argv)}` failed ({describe_failure(result)})",
-                "install iproute2 on the host (apt install iproute2) and run the check again",
-                host.name,
-            )
+            return _ip_failed("default route", argv, result, host)
         try:
             routes = _parse_ip_json(result.stdout)
         except ValueError:
-            return errored(
-                f"default route: `{' '.join(argv)}` printed no JSON",
-                "iproute2 5.x or newer is needed for `ip -j` (Debian 12 ships 6.1)",
-                host.name,
-            )
+            return _ip_no_json("default route", argv, host)
         for route in routes:
             kind = str(route.get("type", "unicast"))
             label = f"default via {route.get('gateway', '?')} dev {route.get('dev', '?')}"
@@ -218,19 +226,11 @@ def outside_route(host: Host, runner: CommandRunner, timeout: float, address: st
         for message, meaning in NO_ROUTE_ERRORS.items():
             if message in result.stderr:
                 return passed(f"route to {address}: none ({meaning})", host.name)
-        return errored(
-            f"route to {address}: `{' '.join(argv)}` failed ({describe_failure(result)})",
-            "install iproute2 on the host (apt install iproute2) and run the check again",
-            host.name,
-        )
+        return _ip_failed(f"route to {address}", argv, result, host)
     try:
         routes = _parse_ip_json(result.stdout)
     except ValueError:
-        return errored(
-            f"route to {address}: `{' '.join(argv)}` printed no JSON",
-            "iproute2 5.x or newer is needed for `ip -j` (Debian 12 ships 6.1)",
-            host.name,
-        )
+        return _ip_no_json(f"route to {address}", argv, host)
     live = [r for r in routes if str(r.get("type", "unicast")) not in DROPPING_ROUTE_TYPES]
     if not live:
         return passed(f"route to {address}: none (dropping route)", host.name)
