@@ -127,19 +127,17 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _read(self, user: SocketUser, data: Any) -> Ack:
         request = validate(ReadRequest, data)
         parts = self._parts
-        seq, members = await parts.db(
-            lambda db: parts.messages.mark_read(
+
+        def mark(db: Session) -> tuple[int, set[str]]:
+            seq, members = parts.messages.mark_read(
                 db, user.user_id, request.conversation_id, request.seq
             )
-        )
-        if members:  # a position that did not move is not broadcast again
-            hidden = await parts.db(lambda db: hidden_from(db, user.user_id))
-            event = {
-                "conversation_id": request.conversation_id,
-                "user_id": user.user_id,
-                "seq": seq,
-            }
-            await parts.hub.to_users("message:read", event, set(members) - hidden)
+            # A position that did not move is not broadcast again.
+            return seq, set(members) - hidden_from(db, user.user_id) if members else set()
+
+        seq, audience = await parts.db(mark)
+        event = {"conversation_id": request.conversation_id, "user_id": user.user_id, "seq": seq}
+        await parts.hub.to_users("message:read", event, audience)
         return {"ok": True, "seq": seq}
 
     async def _typing(self, user: SocketUser, data: Any, event: str) -> Ack:
