@@ -62,6 +62,7 @@ def main() -> None:
     compile_lock("server", server, generated)
     compile_lock("verify", verify, generated)
     compile_lock("controller", [], "")
+    compile_lock("lint", [], "")
 
 
 if __name__ == "__main__":

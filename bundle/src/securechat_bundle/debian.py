@@ -31,6 +31,8 @@ PACKAGES = (
     "avahi-daemon",
     "python3",
     "python3-venv",
+    "python3-apt",  # ansible.builtin.apt runs on the host with it
+    "python3-pymysql",  # community.mysql modules run on the database host with it
     "redis-server",
     "openssl",
     "ca-certificates",
