@@ -37,6 +37,7 @@ def make_tree(root: Path, key: SigningKey) -> Path:
     (tree / "requirements").mkdir()
     (tree / "requirements" / "server.lock").write_text("demo==1.0 --hash=sha256:00\n")
     (tree / "manifest.json").write_text('{"bundle": "securechat-m2m-test"}\n')
+    (tree / "signing-key.asc").write_bytes(key.export_public())
     sums = [(str(p.relative_to(tree)), sha256_file(p)) for p in tree.rglob("*") if p.is_file()]
     (tree / "SHA256SUMS").write_text(format_sums(sums))
     key.sign_detached(tree / "SHA256SUMS")

@@ -30,7 +30,7 @@ def rewrite(bundle: Path, change) -> Path:  # type: ignore[no-untyped-def]
 def test_a_good_bundle_verifies(bundle: Path, public_key: Path) -> None:
     report = verify_bundle(bundle, public_key)
     assert report.ok, report.lines()
-    assert report.checked == 3
+    assert report.checked == 4
     assert main(["verify", str(bundle), "--key", str(public_key)]) == EXIT_OK
 
 
@@ -89,6 +89,21 @@ def test_a_pinned_fingerprint_must_match(bundle: Path, public_key: Path, key) ->
     assert verify_bundle(bundle, public_key, key.fingerprint.lower()).ok
     report = verify_bundle(bundle, public_key, "0" * 40)
     assert "pins" in report.errors[0]
+
+
+def test_the_bundles_own_key_is_trusted_only_with_its_pinned_fingerprint(
+    bundle: Path,
+    key,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    report = verify_bundle(bundle, None, key.fingerprint)
+    assert report.ok, report.lines()
+    assert main(["verify", str(bundle), "--fingerprint", key.fingerprint]) == EXIT_OK
+    assert "pinned fingerprint" in verify_bundle(bundle, None, None).errors[0]
+    assert "pins" in verify_bundle(bundle, None, "A" * 40).errors[0]
+    assert main(["verify", str(bundle)]) == EXIT_USAGE
+    keyless = rewrite(bundle, lambda tree: (tree / "signing-key.asc").unlink())
+    assert "missing from the bundle" in verify_bundle(keyless, None, key.fingerprint).errors[0]
 
 
 def _tar_with(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> bytes:

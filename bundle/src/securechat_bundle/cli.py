@@ -1,4 +1,5 @@
-"""`offline-bundle.sh [build] [options]` and `offline-bundle.sh verify BUNDLE --key PUBKEY`."""
+"""`offline-bundle.sh [build] [options]` and `offline-bundle.sh verify BUNDLE --key PUBKEY`
+(or `--fingerprint FPR` alone: the bundle's own key, accepted only with that fingerprint)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="download cache")
     check = commands.add_parser("verify", help="check a bundle's signature and every file")
     check.add_argument("bundle", type=Path)
-    check.add_argument("--key", type=Path, required=True, help="the bundle signing public key")
+    check.add_argument(
+        "--key",
+        type=Path,
+        help="the bundle signing public key (default: the bundle's own, with --fingerprint)",
+    )
     check.add_argument("--fingerprint", help="refuse a signature by any other key")
     parser.set_defaults(
         command="build",
@@ -76,8 +81,15 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.key is None and not args.fingerprint:
+        print(
+            "offline-bundle.sh: error: give --key PUBKEY, or --fingerprint FPR to check the "
+            "bundle's own key against the pinned fingerprint",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     for path, what in ((args.bundle, "bundle"), (args.key, "public key")):
-        if not path.is_file():
+        if path is not None and not path.is_file():
             print(f"offline-bundle.sh: error: no {what} at {path}", file=sys.stderr)
             return EXIT_USAGE
     report = verify_bundle(args.bundle, args.key, args.fingerprint)

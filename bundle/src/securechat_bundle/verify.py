@@ -14,6 +14,7 @@ from securechat_bundle.signing import SigningError, verify_detached
 
 SUMS = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.asc"
+OWN_KEY = "signing-key.asc"
 UNLISTED = {SUMS, SIGNATURE}
 
 
@@ -38,14 +39,22 @@ class Report:
         return out
 
 
-def verify_tree(root: Path, public_key: Path, pinned_fingerprint: str | None = None) -> Report:
+def verify_tree(
+    root: Path, public_key: Path | None, pinned_fingerprint: str | None = None
+) -> Report:
+    """Check the signature and every file. Without `public_key` the bundle's own
+    signing-key.asc is used, which is trustworthy only through the pinned fingerprint."""
     report = Report()
     sums_file, signature = root / SUMS, root / SIGNATURE
     if not sums_file.is_file() or not signature.is_file():
         report.errors.append(f"{SUMS} or {SIGNATURE} is missing: this is not a signed bundle")
         return report
+    key = public_key or _own_key(root, pinned_fingerprint)
+    if isinstance(key, str):
+        report.errors.append(key)
+        return report
     try:
-        report.fingerprint = verify_detached(public_key, signature, sums_file)
+        report.fingerprint = verify_detached(key, signature, sums_file)
     except SigningError as error:
         report.errors.append(str(error))
         return report
@@ -69,7 +78,18 @@ def verify_tree(root: Path, public_key: Path, pinned_fingerprint: str | None = N
     return report
 
 
-def verify_bundle(bundle: Path, public_key: Path, pinned_fingerprint: str | None = None) -> Report:
+def _own_key(root: Path, pinned_fingerprint: str | None) -> Path | str:
+    """The bundle's own public key, or why it cannot be used."""
+    if not pinned_fingerprint:
+        return f"the bundle's own {OWN_KEY} is trusted only with a pinned fingerprint"
+    if not (root / OWN_KEY).is_file():
+        return f"{OWN_KEY} is missing from the bundle: give --key"
+    return root / OWN_KEY
+
+
+def verify_bundle(
+    bundle: Path, public_key: Path | None, pinned_fingerprint: str | None = None
+) -> Report:
     with tempfile.TemporaryDirectory(prefix="securechat-bundle-") as scratch:
         try:
             root = safe_extract(bundle, Path(scratch))
