@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export SECURECHAT_DATABASE_URL ?= sqlite:///$(CURDIR)/$(VAR)/securechat.db
 export SECURECHAT_UPLOAD_DIR ?= $(CURDIR)/$(VAR)/uploads
 
-.PHONY: run test lint typecheck unit venv vectors vendor verify bundle locks clean help
+.PHONY: run test lint typecheck unit venv vectors vendor verify bundle locks clean help lab-up lab-down
 
 help:
 	@echo "make run      serve on http://localhost:8000 (SQLite under ./var)"
@@ -17,11 +17,13 @@ help:
 	@echo "make vendor   refresh the browser client's vendored libraries (needs npm)"
 	@echo "make bundle   build and sign dist/securechat-m2m-<version>.tar.gz (needs the package index)"
 	@echo "make locks    regenerate requirements/*.lock (needs the package index)"
+	@echo "make lab-up   boot air-gapped lab hosts, LAYOUT=single|distributed|ha [LAB_NAME=...] (root)"
+	@echo "make lab-down stop a lab and remove all it made, LAB_NAME=... (default: LAYOUT)"
 
-$(STAMP): app/pyproject.toml verify/pyproject.toml bundle/pyproject.toml
+$(STAMP): app/pyproject.toml verify/pyproject.toml bundle/pyproject.toml lab/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e 'app[test]' -e 'verify[test]' -e bundle
+	$(BIN)/pip install --quiet -e 'app[test]' -e 'verify[test]' -e bundle -e lab
 	touch $@
 
 venv: $(STAMP)
@@ -35,7 +37,7 @@ run: $(STAMP) $(VAR)/secret-key
 	@echo "Secure Chat M2M: open http://localhost:8000"
 	SECURECHAT_SECRET_KEY="$$(cat $(VAR)/secret-key)" exec $(BIN)/securechat serve --host 127.0.0.1 --port 8000
 
-PACKAGES := app verify bundle
+PACKAGES := app verify bundle lab
 
 lint: $(STAMP)
 	for package in $(PACKAGES); do \
@@ -70,6 +72,16 @@ bundle:
 
 locks:
 	$(PYTHON) scripts/locks.py
+
+# Air-gapped Debian 12 lab hosts (systemd-nspawn, isolated bridge) and inventory/lab-$(LAB_NAME)
+# (docs/lab.md). Several named labs may run at once: make lab-up LAYOUT=ha LAB_NAME=tls.
+LAYOUT ?= single
+LAB_NAME ?= $(LAYOUT)
+lab-up: $(STAMP)
+	$(BIN)/securechat-lab up $(LAYOUT) --name $(LAB_NAME)
+
+lab-down: $(STAMP)
+	$(BIN)/securechat-lab down $(LAB_NAME)
 
 clean:
 	rm -rf $(VENV) app/src/*.egg-info

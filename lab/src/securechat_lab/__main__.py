@@ -1,0 +1,3 @@
+from securechat_lab.cli import main
+
+raise SystemExit(main())
