@@ -75,8 +75,12 @@ def _print_status(statuses: list[lab.LabStatus]) -> None:
         print(f"  inventory: {entry.inventory or '(not written)'}")
         for host in entry.hosts:
             state = f"running (nspawn pid {host.nspawn_pid})" if host.running else "STOPPED"
-            if host.running and not host.supervisor:
+            if host.orphaned:
+                state += ", but its container still runs (`down` ends it)"
+            if host.running and not host.supervised:
                 state += ", supervisor gone (a reboot would not come back)"
+            if host.reboots:
+                state += f", rebooted {host.reboots}x"
             print(f"  {host.name:<7} {host.address:<14} {state}  [{', '.join(host.groups)}]")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from securechat_lab import nspawn
+from securechat_lab import nspawn, runfile
 from securechat_lab.commands import LabError
 from securechat_lab.network import PREFIX
 from securechat_lab.sshkey import ssh_ready
@@ -22,8 +21,8 @@ SUPERVISOR_STOP_TIMEOUT = 10.0
 
 def start(lab: LabState, host: HostState) -> None:
     """Launch the host's supervisor, detached (setsid -f: it outlives this command)."""
-    runfile = lab.runfile(host.name)
-    runfile.unlink(missing_ok=True)
+    path = lab.runfile(host.name)
+    path.unlink(missing_ok=True)
     # fmt: off
     command = [
         sys.executable, "-m", "securechat_lab.supervise",
@@ -33,7 +32,7 @@ def start(lab: LabState, host: HostState) -> None:
         "--bridge", lab.bridge,
         "--address", host.address,
         "--prefix", str(PREFIX),
-        "--runfile", str(runfile),
+        "--runfile", str(path),
     ]
     # fmt: on
     with lab.logfile(host.name).open("ab") as log:
@@ -46,12 +45,10 @@ def start(lab: LabState, host: HostState) -> None:
             cwd="/",
         )
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        _, current = nspawn.read_runfile(runfile)
-        if current is not None:
-            return
+    while runfile.read(path).nspawn is None:
+        if time.monotonic() > deadline:
+            raise LabError(f"{host.name} did not start: see {lab.logfile(host.name)}")
         time.sleep(0.1)
-    raise LabError(f"{host.name} did not start: see {lab.logfile(host.name)}")
 
 
 def wait_ssh(
@@ -59,7 +56,7 @@ def wait_ssh(
 ) -> None:
     deadline = time.monotonic() + timeout
     while not ssh_ready(private_key, host.address):
-        _, current = nspawn.read_runfile(lab.runfile(host.name))
+        current = runfile.read(lab.runfile(host.name)).nspawn
         if current is None or not current.alive():
             raise LabError(f"{host.name} stopped while booting: see {lab.logfile(host.name)}")
         if time.monotonic() > deadline:
@@ -72,22 +69,22 @@ def wait_ssh(
 
 def stop(lab: LabState, host: HostState) -> None:
     """Power the host off and end its supervisor; works when either has died already."""
-    runfile = lab.runfile(host.name)
-    supervisor, current = nspawn.read_runfile(runfile)
-    if supervisor is not None:
-        supervisor.signal(signal.SIGTERM)  # no further boot
+    path = lab.runfile(host.name)
+    info = runfile.read(path)
+    if info.supervisor is not None:
+        info.supervisor.signal(signal.SIGTERM)  # no further boot
     # A reboot in progress may start one more nspawn before SIGTERM lands: stop that one too.
     for _ in range(3):
-        if current is not None and current.alive():
-            nspawn.stop(current)
-        if supervisor is None or supervisor.wait_gone(SUPERVISOR_STOP_TIMEOUT):
+        nspawn.stop(info.nspawn, info.init)
+        if info.supervisor is None or info.supervisor.wait_gone(SUPERVISOR_STOP_TIMEOUT):
             break
-        supervisor, current = nspawn.read_runfile(runfile)
-    if supervisor is not None and supervisor.alive():
-        supervisor.kill()
-    _, current = nspawn.read_runfile(runfile)
-    if current is not None and current.alive():
-        current.kill()
+        info = runfile.read(path)
+    if info.supervisor is not None:
+        info.supervisor.kill()
+    last = runfile.read(path)
+    for process in (last.nspawn, last.init):
+        if process is not None:
+            process.kill()
 
 
 @dataclass(frozen=True)
@@ -95,38 +92,33 @@ class HostStatus:
     name: str
     address: str
     groups: list[str]
-    supervisor: bool
     running: bool
+    orphaned: bool  # systemd-nspawn is gone but its container is not (down ends it)
+    supervised: bool  # a reboot comes back only while the supervisor runs
     nspawn_pid: int | None
-    boots: int
+    reboots: int
 
 
 def status(lab: LabState, host: HostState) -> HostStatus:
-    supervisor, current = nspawn.read_runfile(lab.runfile(host.name))
-    running = current is not None and current.alive()
-    boots = _boots(lab.runfile(host.name))
+    info = runfile.read(lab.runfile(host.name))
+    running = info.nspawn is not None and info.nspawn.alive()
     return HostStatus(
         name=host.name,
         address=host.address,
         groups=host.groups,
-        supervisor=supervisor is not None and supervisor.alive(),
         running=running,
-        nspawn_pid=current.pid if running and current else None,
-        boots=boots,
+        orphaned=not running and info.init is not None and info.init.alive(),
+        supervised=info.supervisor is not None and info.supervisor.alive(),
+        nspawn_pid=info.nspawn.pid if running and info.nspawn else None,
+        reboots=info.boots,
     )
-
-
-def _boots(runfile: Path) -> int:
-    try:
-        value = json.loads(runfile.read_text()).get("boots", 0)
-    except (FileNotFoundError, ValueError):
-        return 0
-    return int(value) if isinstance(value, int) else 0
 
 
 def reboot(lab: LabState, host: HostState, private_key: Path, timeout: float = SSH_TIMEOUT) -> None:
     """Reboot cleanly (systemd in the container), wait for the new boot's sshd."""
-    supervisor, current = nspawn.read_runfile(lab.runfile(host.name))
+    path = lab.runfile(host.name)
+    info = runfile.read(path)
+    supervisor, current = info.supervisor, info.nspawn
     if current is None or not current.alive() or supervisor is None or not supervisor.alive():
         raise LabError(f"{host.name} is not running: `securechat-lab status {lab.name}`")
     old_init = nspawn.reboot(current)
@@ -137,7 +129,7 @@ def reboot(lab: LabState, host: HostState, private_key: Path, timeout: float = S
             raise LabError(f"{host.name} did not shut down for the reboot within {timeout:.0f} s")
         time.sleep(0.2)
     while True:
-        _, now = nspawn.read_runfile(lab.runfile(host.name))
+        now = runfile.read(path).nspawn
         if now is not None and now != current and now.alive():
             break
         if not supervisor.alive():

@@ -8,6 +8,7 @@ this machine's processes).
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from securechat_lab.bundle import choose_bundle
 from securechat_lab.commands import LabError, log, require, run
 from securechat_lab.layouts import layout
 from securechat_lab.mirror import host_mirror
+from securechat_lab.procs import rooted_at
 from securechat_lab.settings import Settings
 from securechat_lab.sshkey import ensure_key, ssh_command
 from securechat_lab.state import (
@@ -133,8 +135,9 @@ def _check_peers(lab: LabState, key: Path) -> None:
     first, *others = lab.hosts
     for other in others:
         probe = f"import socket; socket.create_connection(({other.address!r}, 22), 3).close()"
+        remote = shlex.join(["python3", "-c", probe])
         try:
-            run(*ssh_command(key, first.address, "python3", "-c", probe), timeout=20)
+            run(*ssh_command(key, first.address, remote), timeout=20)
         except LabError as exc:
             raise LabError(
                 f"{first.name} cannot reach {other.name} ({other.address}:22) over {lab.bridge}; "
@@ -156,6 +159,14 @@ def down(settings: Settings, name: str) -> None:
     lab = LabState.load(settings.state_root / check_name(name))
     with ThreadPoolExecutor(max_workers=max(1, len(lab.hosts))) as pool:
         list(pool.map(lambda host: hosts.stop(lab, host), lab.hosts))
+    # Never delete a tree a process still runs in (its files would vanish under it).
+    for host in lab.hosts:
+        busy = rooted_at(lab.tree(host.name))
+        if busy:
+            raise LabError(
+                f"processes still run in {lab.tree(host.name)}: {', '.join(map(str, busy))}; "
+                f"end them, then `securechat-lab down {name}` again"
+            )
     for rule in lab.rules:
         network.delete_rule(rule)
     network.delete_bridge(lab.bridge)
@@ -225,4 +236,7 @@ def reboot(settings: Settings, name: str, host_name: str) -> None:
 def ssh_argv(settings: Settings, name: str, host_name: str, remote: list[str]) -> list[str]:
     lab = LabState.load(settings.state_root / check_name(name))
     host = lab.host(host_name)
-    return ssh_command(settings.private_key, host.address, *remote, batch=False)
+    # Like ssh itself: the words are joined with spaces into one remote command line.
+    return ssh_command(
+        settings.private_key, host.address, " ".join(remote) if remote else None, batch=False
+    )

@@ -103,16 +103,21 @@ def configure_network(init: Proc, address: str, prefix: int, tree: Path) -> None
     _in_container(init, "ip", "link", "set", INTERFACE, "up")
 
 
-def stop(nspawn: Proc, timeout: float = POWEROFF_TIMEOUT) -> None:
-    """Power the container off cleanly (SIGRTMIN+4 to its systemd), else kill it, by PID."""
-    init = container_init(nspawn)
+def stop(nspawn: Proc | None, init: Proc | None, timeout: float = POWEROFF_TIMEOUT) -> None:
+    """Power the container off cleanly (SIGRTMIN+4 to its systemd), else kill it, by PID.
+
+    `init` is the recorded PID 1, used when nspawn is gone (killed) but its container is not."""
+    if nspawn is not None and nspawn.alive():
+        init = container_init(nspawn) or init
     if init is not None:
         init.signal(signal.SIGRTMIN + 4)
-    if nspawn.wait_gone(timeout):
-        return
-    nspawn.kill()
-    if init is not None:
-        init.kill()  # PID 1 of its namespace: the kernel ends every process in it
+    deadline = time.monotonic() + timeout
+    for process in (nspawn, init):
+        if process is not None:
+            process.wait_gone(max(deadline - time.monotonic(), 0.0))
+    for process in (nspawn, init):
+        if process is not None:
+            process.kill()  # init: PID 1 of its namespace, the kernel ends every process in it
 
 
 def reboot(nspawn: Proc) -> Proc:
@@ -121,12 +126,3 @@ def reboot(nspawn: Proc) -> Proc:
     if init is None or not init.signal(signal.SIGINT):
         raise LabError(f"the container of systemd-nspawn pid {nspawn.pid} is not running")
     return init
-
-
-def read_runfile(path: Path) -> tuple[Proc | None, Proc | None]:
-    """(supervisor, current nspawn) recorded by the host's supervisor."""
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None, None
-    return Proc.from_json(data.get("supervisor")), Proc.from_json(data.get("nspawn"))

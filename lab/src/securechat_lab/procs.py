@@ -88,3 +88,24 @@ def pid_namespace(pid: int) -> str | None:
         return os.readlink(PROC / str(pid) / "ns" / "pid")
     except OSError:
         return None
+
+
+def rooted_at(directory: Path) -> list[int]:
+    """PIDs whose root directory is `directory` (a container's processes, in any namespace).
+
+    /proc/PID/root resolves into the process's own mount namespace, and the container's root
+    is a bind mount of its tree: same device and inode."""
+    try:
+        target = os.stat(directory)
+    except FileNotFoundError:
+        return []
+    found: list[int] = []
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            try:
+                root = os.stat(entry / "root")
+            except OSError:
+                continue
+            if (root.st_dev, root.st_ino) == (target.st_dev, target.st_ino):
+                found.append(int(entry.name))
+    return found

@@ -35,13 +35,16 @@ def ensure_key(private_key: Path) -> Path:
     return private_key
 
 
-def ssh_command(private_key: Path, address: str, *remote: str, batch: bool = True) -> list[str]:
+def ssh_command(
+    private_key: Path, address: str, remote: str | None = None, *, batch: bool = True
+) -> list[str]:
+    """ssh as root to `address`; `remote` is one shell command line, as ssh sends it."""
     command = ["ssh", *SSH_OPTIONS, "-o", "LogLevel=ERROR", "-i", str(private_key)]
     if batch:
         command += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=3"]
     command.append(f"root@{address}")
-    if remote:
-        command += ["--", *remote]
+    if remote is not None:
+        command += ["--", remote]
     return command
 
 

@@ -12,7 +12,6 @@ nspawn's PID and start time) for `down`, `status` and `reboot`. stdout is the ho
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -21,26 +20,16 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from securechat_lab import nspawn
+from securechat_lab import nspawn, runfile
 from securechat_lab.commands import LabError
 from securechat_lab.procs import Proc
+from securechat_lab.runfile import RunInfo
 
 CONFIGURE_ATTEMPTS = 3
 
 
 def _log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} securechat-lab supervise: {message}", flush=True)
-
-
-def _write_runfile(path: Path, supervisor: Proc | None, current: Proc | None, boots: int) -> None:
-    data = {
-        "supervisor": supervisor.to_json() if supervisor else None,
-        "nspawn": current.to_json() if current else None,
-        "boots": boots,
-    }
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data) + "\n")
-    partial.replace(path)  # readers never see half a file
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -67,17 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     me = Proc.of(os.getpid())
     command = nspawn.command(args.tree, args.machine, args.hostname, args.bridge)
     boots = 0
+    recorded: Proc | None = None  # the current container's PID 1, once seen
     while not stopping:
         _log(f"booting {args.hostname} ({args.machine}), boot {boots + 1}")
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=sys.stdout, stderr=subprocess.STDOUT
         )
         current = Proc.of(process.pid)
-        _write_runfile(args.runfile, me, current, boots)
+        runfile.write(args.runfile, RunInfo(me, current, None, boots))
         configured: Proc | None = None
         attempts = 0
         while process.poll() is None:
             init = nspawn.container_init(current) if current else None
+            if init is not None and init != recorded:
+                runfile.write(args.runfile, RunInfo(me, current, init, boots))
+                recorded = init
             if init is not None and init != configured and attempts < CONFIGURE_ATTEMPTS:
                 try:
                     nspawn.configure_network(init, args.address, args.prefix, args.tree)
@@ -91,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if process.returncode != nspawn.REBOOT_EXIT:
             break
         boots += 1
-    _write_runfile(args.runfile, me, None, boots)
+    runfile.write(args.runfile, RunInfo(me, None, recorded, boots))
     return 0
 
 
