@@ -5,10 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 VAR := var
 STAMP := $(VENV)/.installed
+# Ansible with its linters (requirements/lint.lock), apart from the app's venv.
+ANSIBLE_VENV := .venv-ansible
+ANSIBLE_BIN := $(ANSIBLE_VENV)/bin
+ANSIBLE_STAMP := $(ANSIBLE_VENV)/.installed
 export SECURECHAT_DATABASE_URL ?= sqlite:///$(CURDIR)/$(VAR)/securechat.db
 export SECURECHAT_UPLOAD_DIR ?= $(CURDIR)/$(VAR)/uploads
 
-.PHONY: run test lint typecheck unit venv vectors vendor verify bundle locks clean help lab-up lab-down
+.PHONY: run test lint lint-ansible typecheck unit venv vectors vendor verify bundle locks clean help \
+	lab lab-up lab-down lab-test
 
 help:
 	@echo "make run      serve on http://localhost:8000 (SQLite under ./var)"
@@ -17,6 +22,8 @@ help:
 	@echo "make vendor   refresh the browser client's vendored libraries (needs npm)"
 	@echo "make bundle   build and sign dist/securechat-m2m-<version>.tar.gz (needs the package index)"
 	@echo "make locks    regenerate requirements/*.lock (needs the package index)"
+	@echo "make lab      build the bundle, boot lab hosts, deploy with site.yml, verify (LAYOUT=single|distributed|ha)"
+	@echo "make lab-test the deployment tests on lab hosts (single and distributed layouts; root)"
 	@echo "make lab-up   boot air-gapped lab hosts, LAYOUT=single|distributed|ha [LAB_NAME=...] (root)"
 	@echo "make lab-down stop a lab and remove all it made, LAB_NAME=... (default: LAYOUT)"
 
@@ -27,6 +34,12 @@ $(STAMP): app/pyproject.toml verify/pyproject.toml bundle/pyproject.toml lab/pyp
 	touch $@
 
 venv: $(STAMP)
+
+$(ANSIBLE_STAMP): requirements/lint.lock
+	$(PYTHON) -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_BIN)/pip install --quiet --upgrade pip
+	$(ANSIBLE_BIN)/pip install --quiet --require-hashes -r requirements/lint.lock
+	touch $@
 
 $(VAR)/secret-key:
 	mkdir -p $(VAR)
@@ -39,10 +52,15 @@ run: $(STAMP) $(VAR)/secret-key
 
 PACKAGES := app verify bundle lab
 
-lint: $(STAMP)
+lint: $(STAMP) lint-ansible
 	for package in $(PACKAGES); do \
 		(cd $$package && ../$(BIN)/ruff check src tests && ../$(BIN)/ruff format --check src tests) || exit 1; \
 	done
+
+# The collection: yamllint, then ansible-lint with the production profile (.ansible-lint).
+lint-ansible: $(ANSIBLE_STAMP)
+	$(ANSIBLE_BIN)/yamllint --strict .
+	$(ANSIBLE_BIN)/ansible-lint
 
 typecheck: $(STAMP)
 	for package in $(PACKAGES); do (cd $$package && ../$(BIN)/mypy) || exit 1; done
@@ -82,6 +100,18 @@ lab-up: $(STAMP)
 
 lab-down: $(STAMP)
 	$(BIN)/securechat-lab down $(LAB_NAME)
+
+# A working chat on air-gapped lab hosts, from a fresh bundle of this tree: site.yml ends by
+# running securechat-verify and printing the URL, the CA fingerprint and the admin password file.
+lab: $(STAMP) $(ANSIBLE_STAMP)
+	./offline-bundle.sh build
+	$(BIN)/securechat-lab up $(LAYOUT) --name $(LAB_NAME)
+	$(ANSIBLE_BIN)/ansible-playbook -i inventory/lab-$(LAB_NAME) playbooks/site.yml
+
+# Deployment tests (lab/tests, marker `lab`): first run, idempotence, check mode, verify, chat
+# over https, firewall matrix and reboot, for the single and distributed layouts.
+lab-test: $(STAMP) $(ANSIBLE_STAMP)
+	cd lab && ../$(BIN)/pytest -m lab -v $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) app/src/*.egg-info

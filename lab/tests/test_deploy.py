@@ -1,0 +1,240 @@
+"""The collection deploys from the bundle to air-gapped lab hosts: `make lab-test`.
+
+For each layout: a first `site.yml` run from the bundle succeeds (it ends with securechat-verify);
+a second run changes nothing; `--check --diff` then reports nothing; two reference-client users
+chat through nginx over https; the firewall matrix holds from the controller and between hosts;
+a reboot brings every service back. Traffic goes only to the lab's own hosts.
+
+The bundle is built from this tree once per run, unless SECURECHAT_LAB_BUNDLE names one
+(its fingerprint is read from the tarball).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shlex
+import shutil
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from securechat.client.chat import ChatClient
+
+from securechat_lab import lab
+from securechat_lab.bundle import newest_bundle, read_fingerprint
+from securechat_lab.settings import Settings
+from securechat_lab.sshkey import ssh_command
+from securechat_lab.state import LabState
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+    pytest.mark.skipif(shutil.which("systemd-nspawn") is None, reason="needs systemd-container"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = REPO / ".venv-ansible" / "bin" / "ansible-playbook"
+VERIFY = REPO / ".venv" / "bin" / "securechat-verify"
+LOGS = REPO / "artifacts" / "lab"
+RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+APP_PORT = 8000
+PORTS = (22, 80, 443, 3306, 6379, APP_PORT)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    settings: Settings
+    state: LabState
+    inventory: Path
+
+    def address(self, host: str) -> str:
+        return self.state.host(host).address
+
+    def hosts_in(self, group: str) -> list[str]:
+        return [h.name for h in self.state.hosts if group in h.groups]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_environ()
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    given = os.environ.get("SECURECHAT_LAB_BUNDLE")
+    if given:
+        tarball = Path(given)
+    else:
+        out = tmp_path_factory.mktemp("dist")
+        subprocess.run([str(REPO / "offline-bundle.sh"), "build", "--out", str(out)], check=True)
+        found = newest_bundle(out)
+        assert found is not None, "offline-bundle.sh build wrote no tarball"
+        tarball = found
+    return tarball, read_fingerprint(tarball)
+
+
+def playbook(deployment: Deployment, log_name: str, *extra: str) -> str:
+    """Run site.yml against the lab; the whole output goes to artifacts/lab/<log_name>.log."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(deployment.inventory), "playbooks/site.yml", *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
+        timeout=1800,
+    )
+    (LOGS / f"{log_name}.log").write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, f"{log_name}: rc {result.returncode}\n{result.stdout[-6000:]}"
+    return result.stdout
+
+
+def changed_hosts(output: str) -> dict[str, int]:
+    recap = output[output.rindex("PLAY RECAP") :]
+    return {host: int(changed) for host, changed, _, _ in RECAP.findall(recap) if changed != "0"}
+
+
+def deploy(settings: Settings, layout: str, bundle: tuple[Path, str]) -> Iterator[Deployment]:
+    name = f"deploy-{layout[:4]}"
+    if (settings.state_root / name / "state.json").exists():
+        lab.down(settings, name)
+    tarball, fingerprint = bundle
+    state = lab.up(settings, layout, name, tarball, fingerprint)
+    deployment = Deployment(settings, state, settings.inventory_root / f"lab-{name}")
+    try:
+        playbook(deployment, f"{layout}-1-first")
+        yield deployment
+    finally:
+        lab.down(settings, name)
+
+
+@pytest.fixture(scope="module", params=["single", "distributed"])
+def deployed(
+    request: pytest.FixtureRequest, settings: Settings, bundle: tuple[Path, str]
+) -> Iterator[Deployment]:
+    yield from deploy(settings, request.param, bundle)
+
+
+def test_a_second_run_changes_nothing(deployed: Deployment) -> None:
+    output = playbook(deployed, f"{deployed.state.layout}-2-second")
+    assert changed_hosts(output) == {}
+
+
+def test_check_diff_after_it_reports_nothing(deployed: Deployment) -> None:
+    output = playbook(deployed, f"{deployed.state.layout}-3-check", "--check", "--diff")
+    assert changed_hosts(output) == {}
+
+
+def verify(deployed: Deployment) -> None:
+    result = subprocess.run(
+        [str(VERIFY), "all", "-i", str(deployed.inventory)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_securechat_verify_passes(deployed: Deployment) -> None:
+    verify(deployed)
+
+
+def test_two_users_chat_through_nginx_over_https(deployed: Deployment) -> None:
+    url = f"https://{deployed.address(deployed.hosts_in('securechat_front')[0])}"
+    context = ssl.create_default_context(cafile=str(deployed.inventory / "pki" / "ca.crt"))
+    text = f"hello across the air gap {secrets.token_hex(8)}"
+    assert asyncio.run(chat(url, context, text)) == text
+
+
+async def chat(url: str, context: ssl.SSLContext, text: str) -> str:
+    password = secrets.token_urlsafe(18)
+    tag = secrets.token_hex(4)
+    alice, bob = ChatClient(url, ssl_context=context), ChatClient(url, ssl_context=context)
+    try:
+        for client, name in ((alice, f"alice-{tag}"), (bob, f"bob-{tag}")):
+            await client.register(name, password)
+            await client.login(name, password)
+        await bob.connect()
+        conversation = await alice.create_direct(bob.user_id)
+        cid = str(conversation["id"])
+        ack = await alice.send_text(cid, text)
+        assert ack.get("ok"), ack
+        message = await bob.events.wait(
+            "message:new", lambda m: m.get("conversation_id") == cid, timeout=20
+        )
+        return (await bob.decrypt(message)).text
+    finally:
+        await asyncio.gather(alice.close(), bob.close(), return_exceptions=True)
+
+
+def expected_open(deployed: Deployment, host: str, source: str | None) -> set[int]:
+    """The ports of `host` that `source` (None: the controller) may open; the rest must not."""
+    groups = set(deployed.state.host(host).groups)
+    source_groups = set(deployed.state.host(source).groups) if source else set()
+    ports: set[int] = set()
+    if source is None:
+        ports.add(22)  # the controller is the admin network
+        if "securechat_front" in groups:
+            ports |= {80, 443}  # and inside the client network
+        return ports
+    if "securechat_front" in groups:
+        ports |= {80, 443}  # every lab host is inside the client network
+    if "securechat_db" in groups and "securechat_app" in source_groups:
+        ports.add(3306)
+    if "securechat_redis" in groups and "securechat_app" in source_groups:
+        ports.add(6379)
+    if "securechat_app" in groups and "securechat_front" in source_groups:
+        ports.add(APP_PORT)
+    return ports
+
+
+def reachable_from_controller(address: str, port: int) -> bool:
+    probe = [sys.executable, "-c", PROBE, address, str(port)]
+    return subprocess.run(probe, check=False, timeout=10).returncode == 0
+
+
+PROBE = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()\n"
+    "except OSError:\n"
+    "    sys.exit(1)\n"
+)
+
+
+def reachable_between(deployed: Deployment, source: str, address: str, port: int) -> bool:
+    remote = f"timeout 3 python3 -c {shlex.quote(PROBE)} {address} {port}"
+    command = ssh_command(deployed.settings.private_key, deployed.address(source), remote)
+    return subprocess.run(command, capture_output=True, check=False, timeout=30).returncode == 0
+
+
+def test_the_firewall_matrix_holds(deployed: Deployment) -> None:
+    wrong: list[str] = []
+    names = [h.name for h in deployed.state.hosts]
+    for host in names:
+        address = deployed.address(host)
+        allowed = expected_open(deployed, host, None)
+        for port in PORTS:
+            if reachable_from_controller(address, port) != (port in allowed):
+                wrong.append(f"controller -> {host}:{port} expected {port in allowed}")
+        for source in (n for n in names if n != host):
+            allowed = expected_open(deployed, host, source)
+            for port in PORTS:
+                if reachable_between(deployed, source, address, port) != (port in allowed):
+                    wrong.append(f"{source} -> {host}:{port} expected {port in allowed}")
+    assert wrong == []
+
+
+def test_a_reboot_brings_every_service_back(deployed: Deployment) -> None:
+    for host in deployed.state.hosts:
+        lab.reboot(deployed.settings, deployed.state.name, host.name)
+    verify(deployed)
