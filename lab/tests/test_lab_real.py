@@ -11,6 +11,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +130,37 @@ def test_distributed_hosts_reach_each_other(settings: Settings, distributed: Lab
     on_host(settings, app1.address, *connect_probe(db1.address, 22))
     on_host(settings, db1.address, *connect_probe(app1.address, 22))
     assert (Path(str(distributed.inventory)) / "hosts.yml").is_file()
+
+
+@pytest.mark.skipif(shutil.which("iptables") is None, reason="needs iptables")
+def test_bridge_netfilter_trap(settings: Settings) -> None:
+    """dockerd's state (bridge-nf-call-iptables = 1, FORWARD policy DROP), reproduced in a
+    network namespace of its own so that this machine's firewall is not touched."""
+    netns = f"sclab-test-{os.getpid()}"
+    enter = ["nsenter", f"--net=/run/netns/{netns}"]
+    name = f"test-nf-{os.getpid()}"
+    cli = [*enter, sys.executable, "-m", "securechat_lab"]
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        for command in (["ip", "link", "set", "lo", "up"], ["iptables", "-P", "FORWARD", "DROP"]):
+            subprocess.run([*enter, *command], check=True)
+        nf = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        active = subprocess.run(
+            [*enter, "cat", str(nf)], capture_output=True, text=True, check=False
+        )
+        if active.stdout != "1\n":
+            pytest.skip("br_netfilter is not active in a new network namespace")
+        subprocess.run([*cli, "up", "distributed", "--name", name], check=True, timeout=600)
+        rules = subprocess.run(
+            [*enter, "iptables", "-S", "FORWARD"], capture_output=True, text=True, check=True
+        ).stdout
+        assert f'--comment "securechat-lab {name}" -j ACCEPT' in rules
+        subprocess.run([*cli, "down", name], check=True, timeout=300)
+        rules = subprocess.run(
+            [*enter, "iptables", "-S", "FORWARD"], capture_output=True, text=True, check=True
+        ).stdout
+        assert rules == "-P FORWARD DROP\n"  # exactly its rules gone, the policy untouched
+    finally:
+        if (settings.state_root / name / "state.json").exists():
+            subprocess.run([*cli, "down", name], check=False, timeout=300)
+        subprocess.run(["ip", "netns", "delete", netns], check=False)

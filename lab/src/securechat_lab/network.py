@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from securechat_lab.commands import LabError, run, succeeds
+from securechat_lab.commands import LabError, log, run, succeeds
 
 PREFIX: Final = 24
 FIRST_HOST: Final = 11
@@ -163,6 +163,8 @@ def add_rule(rule: Rule) -> None:
 def delete_rule(rule: Rule) -> None:
     """Delete exactly this rule (every copy of it); nothing when it is gone already."""
     if shutil.which(rule.binary) is None:
+        # Uninstalled since `up`: the rule may still be in the kernel, and only the user can tell.
+        log(f"{rule.binary} is not installed: cannot remove FORWARD rule {' '.join(rule.spec)}")
         return
     while rule_present(rule):
         run(rule.binary, "-w", "-D", "FORWARD", *rule.spec)
