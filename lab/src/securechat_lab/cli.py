@@ -49,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     down = commands.add_parser("down", help="stop a lab and remove all it made")
     target = down.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?")
-    target.add_argument("--all", action="store_true", help="every lab on this machine")
+    target.add_argument(
+        "--all", action="store_true", help="every lab on this machine, other people's too"
+    )
 
     status = commands.add_parser("status", help="labs, hosts, addresses, processes")
     status.add_argument("name", nargs="?")
