@@ -25,6 +25,13 @@ from securechat_bundle.debian import (
     host_mirror,
 )
 from securechat_bundle.digests import format_sums, sha256_file
+from securechat_bundle.images import (
+    build_images,
+    copy_deployment,
+    docker_tag,
+    manifest_entries,
+    save_images,
+)
 from securechat_bundle.signing import SigningKey
 from securechat_bundle.verify import SIGNATURE, SUMS
 from securechat_bundle.wheelhouse import (
@@ -73,7 +80,10 @@ def build(
     *,
     debs: bool = True,
     cache: Path = DEFAULT_CACHE,
+    docker_images: bool = False,
 ) -> BuildResult:
+    if docker_images and not debs:
+        raise ValueError("the Docker images are built from the apt repository: drop --no-debs")
     version = bundle_version(root)
     epoch = commit_time(root)
     name = f"securechat-m2m-{version}"
@@ -85,13 +95,28 @@ def build(
             artifacts += _apt_repository(tree, key, cache, progress)
         else:
             progress("[3/5] Debian packages left out (--no-debs)")
+        images: list[dict[str, str]] | None = None
+        if docker_images:
+            progress("[3/5] Docker images from the bundle's own packages and wheels…")
+            entries, images = _docker_images(root, tree, version, cache, progress)
+            artifacts += entries
         progress("[4/5] the Ansible collection, the bundle tools, manifest and signature…")
         _copy_sources(root, tree)
-        _sign(root, tree, key, version=version, platform=platform, artifacts=artifacts)
+        _sign(
+            root,
+            tree,
+            key,
+            version=version,
+            platform=platform,
+            artifacts=artifacts,
+            docker_images=images,
+        )
         progress("[5/5] writing the tarball…")
         tarball = output_dir / f"{name}.tar.gz"
         write_tarball(tree, tarball, epoch)
-        parts = {part: _size(tree / part) for part in ("wheelhouse", "apt", "collection", "tools")}
+        extra = ("docker",) if docker_images else ()
+        names = ("wheelhouse", "apt", *extra, "collection", "tools")
+        parts = {part: _size(tree / part) for part in names}
         parts["total (compressed)"] = tarball.stat().st_size
     return BuildResult(tarball, version, parts)
 
@@ -132,6 +157,18 @@ def _apt_repository(
     ]
 
 
+def _docker_images(
+    root: Path, tree: Path, version: str, cache: Path, progress: Progress
+) -> tuple[list[dict[str, object]], list[dict[str, str]]]:
+    base = base_image(cache, host_mirror(), progress)
+    tag = docker_tag(version)
+    images = build_images(root, tree, base, tag)
+    archive = save_images(tree, images)
+    copy_deployment(root, tree, tag)
+    artifact = _artifact(tree, archive, "securechat-images", tag, "built from this commit")
+    return [artifact], manifest_entries(images)
+
+
 def _copy_sources(root: Path, tree: Path) -> None:
     for relative in (*COLLECTION_PATHS, *TOOL_PATHS):
         source = root / relative
@@ -151,6 +188,7 @@ def _sign(
     version: str,
     platform: Platform,
     artifacts: list[dict[str, object]],
+    docker_images: list[dict[str, str]] | None = None,
 ) -> None:
     (tree / "signing-key.asc").write_bytes(key.export_public())
     (tree / "signing-key.fingerprint").write_text(key.fingerprint + "\n")
@@ -164,6 +202,8 @@ def _sign(
         "builder": f"securechat-bundle {__version__}",
         "artifacts": sorted(artifacts, key=lambda a: str(a["path"])),
     }
+    if docker_images is not None:
+        manifest["docker_images"] = docker_images
     (tree / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     sums = [(str(p.relative_to(tree)), sha256_file(p)) for p in tree.rglob("*") if p.is_file()]
     (tree / SUMS).write_text(format_sums(sums))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from securechat_bundle.build import build, elapsed
 from securechat_bundle.debian import DEFAULT_CACHE, DebianError
+from securechat_bundle.images import ImagesError
 from securechat_bundle.signing import DEFAULT_HOME, SigningError, signing_key
 from securechat_bundle.verify import verify_bundle
 from securechat_bundle.wheelhouse import TARGETS, WheelhouseError
@@ -41,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--key-id", help="fingerprint of the signing key (default: the only one)")
     make.add_argument("--no-debs", action="store_true", help="leave out the apt repository")
     make.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="download cache")
+    make.add_argument(
+        "--with-docker-images",
+        action="store_true",
+        help="also build the Docker images and add them (needs a running Docker Engine)",
+    )
     check = commands.add_parser("verify", help="check a bundle's signature and every file")
     check.add_argument("bundle", type=Path)
     check.add_argument(
@@ -57,20 +63,34 @@ def _parser() -> argparse.ArgumentParser:
         key_id=None,
         no_debs=False,
         cache=DEFAULT_CACHE,
+        with_docker_images=False,
     )
     return parser
 
 
 def _build(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parents[3]
+    if args.with_docker_images and args.no_debs:
+        print(
+            "offline-bundle.sh: error: --with-docker-images needs the apt repository: "
+            "drop --no-debs",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     started = time.monotonic()
     try:
         key = signing_key(args.gpg_home, args.key_id)
         platform = TARGETS[args.target]
         result = build(
-            root, args.out.resolve(), platform, key, debs=not args.no_debs, cache=args.cache
+            root,
+            args.out.resolve(),
+            platform,
+            key,
+            debs=not args.no_debs,
+            cache=args.cache,
+            docker_images=args.with_docker_images,
         )
-    except (SigningError, WheelhouseError, DebianError) as error:
+    except (SigningError, WheelhouseError, DebianError, ImagesError) as error:
         print(f"offline-bundle.sh: error: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(f"built {result.tarball} in {elapsed(started)}")
