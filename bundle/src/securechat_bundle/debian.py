@@ -37,6 +37,9 @@ PACKAGES = (
     "openssl",
     "ca-certificates",
     "sudo",
+    # The Docker deployment (roles/docker): Docker Engine and Debian's docker-compose 1.29.
+    "docker.io",
+    "docker-compose",
 )
 KEYRING_NAME = "securechat-bundle.gpg"
 DEFAULT_CACHE = Path.home() / ".cache" / "securechat-bundle"
