@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,19 @@ class Argon2Params:
 
 
 @dataclass(frozen=True)
+class RedisSettings:
+    """The shared Redis of several server processes (rooms across processes, presence)."""
+
+    url: str  # redis://[[user]:password@]host[:port][/db]; holds the password
+    prefix: str  # of every key and of the pub/sub channel
+    presence_ttl_seconds: int  # a process that has not beaten its heart for this long is gone
+
+    def masked_url(self) -> str:
+        """The URL with the password replaced by `***`, for logs and the audit trail."""
+        return _mask_password(self.url)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of the server. Built by `Settings.from_env`, then passed on explicitly."""
 
@@ -66,6 +81,7 @@ class Settings:
     argon2: Argon2Params
     writer_max_batch: int
     log_level: str
+    redis: RedisSettings | None  # None: one process, rooms and presence in memory
 
     def public_view(self) -> list[str]:
         """The settings as `NAME=value` lines, secrets left out: for the audit trail."""
@@ -90,6 +106,9 @@ class Settings:
             "SESSION_SWEEP_SECONDS": self.session_sweep_seconds,
             "MAINTENANCE_SECONDS": self.maintenance_seconds,
             "LOG_LEVEL": self.log_level,
+            "REDIS_URL": self.redis.masked_url() if self.redis else "",
+            "REDIS_PREFIX": self.redis.prefix if self.redis else "",
+            "PRESENCE_TTL_SECONDS": self.redis.presence_ttl_seconds if self.redis else "",
         }
         return [f"{name}={value}" for name, value in shown.items()]
 
@@ -142,6 +161,7 @@ class Settings:
             ),
             writer_max_batch=env.get("WRITER_MAX_BATCH", _int(1, 10_000), default="256"),
             log_level=env.get("LOG_LEVEL", _log_level, default="info"),
+            redis=_redis_settings(env),
         )
 
 
@@ -150,6 +170,9 @@ class _Env:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+
+    def is_set(self, name: str) -> bool:
+        return bool(self._environ.get(PREFIX + name))
 
     def get(self, name: str, parse: Callable[[str], T], default: str | None = None) -> T:
         full = PREFIX + name
@@ -249,3 +272,113 @@ def _log_level(raw: str) -> str:
     if level not in ("critical", "error", "warning", "info", "debug"):
         raise ValueError(f"expected critical, error, warning, info or debug, got {raw!r}")
     return level
+
+
+def _redis_settings(env: _Env) -> RedisSettings | None:
+    if not env.is_set("REDIS_URL"):
+        for name in ("REDIS_PREFIX", "PRESENCE_TTL_SECONDS"):
+            if env.is_set(name):
+                raise SettingsError(f"{PREFIX}{name} needs {PREFIX}REDIS_URL")
+        return None
+    return RedisSettings(
+        url=env.get("REDIS_URL", _redis_url),
+        prefix=env.get("REDIS_PREFIX", _redis_prefix, default="securechat"),
+        presence_ttl_seconds=env.get("PRESENCE_TTL_SECONDS", _int(3, 3600), default="15"),
+    )
+
+
+MAX_REDIS_URL_CHARS = 1024
+MAX_REDIS_DB = 100_000
+# RFC 3986 userinfo characters: unreserved, sub-delims and percent escapes. Anything else in a
+# password (`@`, `/`, `:`, `?`, `#`, spaces) must be percent-encoded.
+_USERINFO_RE = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_HOSTNAME_RE = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+REDIS_URL_FORM = "redis://[:PASSWORD@]HOST[:PORT][/DB], e.g. redis://:PASSWORD@10.0.0.20:6379/0"
+
+
+def _redis_url(raw: str) -> str:
+    """Check the URL strictly; error messages never repeat it, since it may hold a password."""
+    if len(raw) > MAX_REDIS_URL_CHARS:
+        raise ValueError(f"longer than {MAX_REDIS_URL_CHARS} characters")
+    if not raw.isascii() or not raw.isprintable() or any(c.isspace() for c in raw):
+        raise ValueError(
+            f"only printable ASCII without spaces is allowed; expected {REDIS_URL_FORM}"
+        )
+    scheme, separator, rest = raw.partition("://")
+    if scheme != "redis" or not separator:
+        shown = scheme if separator and re.fullmatch(r"[A-Za-z+]{1,16}", scheme) else "none"
+        raise ValueError(f"the scheme must be redis:// (got {shown!r}); expected {REDIS_URL_FORM}")
+    if "?" in rest or "#" in rest:
+        # redis-py would take connection options from a query string.
+        raise ValueError(f"no query string or fragment is allowed; expected {REDIS_URL_FORM}")
+    netloc, _, database = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at:
+        _check_userinfo(userinfo)
+    _check_host_and_port(hostport)
+    if database and not (database.isdigit() and int(database) <= MAX_REDIS_DB):
+        raise ValueError(f"the path must be a database number like /0; expected {REDIS_URL_FORM}")
+    return raw
+
+
+def _check_userinfo(userinfo: str) -> None:
+    user, colon, password = userinfo.partition(":")
+    if not colon:
+        raise ValueError(f"a user name without a password; expected {REDIS_URL_FORM}")
+    if not password:
+        raise ValueError(f"the password is empty; expected {REDIS_URL_FORM}")
+    if not (_USERINFO_RE.fullmatch(user) and _USERINFO_RE.fullmatch(password)):
+        raise ValueError(
+            "the user or password holds a character that must be percent-encoded "
+            "(for example @ as %40, / as %2F, : as %3A, % as %25)"
+        )
+
+
+def _check_host_and_port(hostport: str) -> None:
+    if hostport.startswith("["):
+        host, bracket, port = hostport[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError("the host in brackets is not an IPv6 address") from None
+        if not bracket or (port and not port.startswith(":")):
+            raise ValueError("a malformed IPv6 host; expected redis://[::1]:6379/0")
+        colon = port.startswith(":")
+        port = port.removeprefix(":")
+    else:
+        host, colon_text, port = hostport.partition(":")
+        colon = bool(colon_text)
+        if not host:
+            raise ValueError(f"no host; expected {REDIS_URL_FORM}")
+        if not _HOSTNAME_RE.fullmatch(host):
+            raise ValueError("the host must be a DNS name, an IPv4 address or [an IPv6 address]")
+        if re.fullmatch(r"[0-9.]+", host):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise ValueError("the host is not a valid IPv4 address") from None
+    if colon and not (port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
+        raise ValueError("the port must be a number from 1 to 65535")
+
+
+def _redis_prefix(raw: str) -> str:
+    if not _PREFIX_RE.fullmatch(raw):
+        raise ValueError(
+            "expected 1 to 64 characters of letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit"
+        )
+    return raw
+
+
+def _mask_password(url: str) -> str:
+    scheme, separator, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}{separator}{user}:***@{hostport}{slash}{path}"
