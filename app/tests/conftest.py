@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pymysql
 import pytest
+import redis
 from starlette.testclient import TestClient
 
 from securechat.db.migrate import upgrade
@@ -24,6 +25,7 @@ from securechat.main import create_app
 from securechat.settings import Settings
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+REDIS_URL = "redis://127.0.0.1:6379/0"
 # Tests lower the password-stretching costs; one test runs the real 600,000 iterations.
 TEST_KDF_ITERATIONS = 1000
 BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
@@ -51,6 +53,30 @@ def database_url(
         with connection.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         connection.close()
+
+
+@pytest.fixture(scope="module")
+def redis_prefix() -> Iterator[str]:
+    """A key prefix (and pub/sub channel) of its own in the real Redis, emptied afterwards.
+
+    Redis is required, never skipped: CI starts it (.ci/run)."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_URL} ({error}); start it with: redis-server "
+            '--daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+            pytrace=False,
+        )
+    prefix = f"sctest-{secrets.token_hex(6)}"
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.delete(key)
+        client.close()
 
 
 def server_environment(database_url: str, **overrides: str) -> dict[str, str]:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import socketio
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
@@ -31,8 +33,10 @@ from securechat.db.migrate import check_schema
 from securechat.db.writer import BatchingWriter
 from securechat.protocol import UUID_RE
 from securechat.realtime.hub import Hub
+from securechat.realtime.managers import LocalManager, RedisManager
 from securechat.realtime.namespace import ChatNamespace
-from securechat.realtime.presence import Presence
+from securechat.realtime.presence import LocalPresence, Presence
+from securechat.realtime.redis_presence import RedisPresence, node_id
 from securechat.security.audit import AuditLog
 from securechat.security.headers import (
     SecurityMiddleware,
@@ -79,7 +83,35 @@ class UuidStringConvertor(Convertor[str]):
         return value
 
 
-def build_components(settings: Settings, sio: socketio.AsyncServer) -> Components:
+# Commands to the presence store wait this long for Redis at most (not the pub/sub listener,
+# which blocks by design).
+REDIS_TIMEOUT_SECONDS = 5
+
+
+def build_realtime(settings: Settings) -> tuple[socketio.AsyncManager, Presence]:
+    """In memory for one process; through Redis when several processes share the work."""
+    redis = settings.redis
+    if redis is None:
+        return LocalManager(), LocalPresence()
+    manager = RedisManager(
+        redis.url,
+        channel=f"{redis.prefix}:socketio",
+        logger=logging.getLogger("securechat.realtime.redis"),
+        redis_options={"socket_connect_timeout": REDIS_TIMEOUT_SECONDS},
+    )
+    client = Redis.from_url(
+        redis.url,
+        decode_responses=True,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+    presence = RedisPresence(client, redis.prefix, redis.presence_ttl_seconds, node_id())
+    return manager, presence
+
+
+def build_components(
+    settings: Settings, sio: socketio.AsyncServer, presence: Presence
+) -> Components:
     engine = make_engine(settings.database_url)
     revision = check_schema(engine)  # refuse to serve an outdated schema
     session_factory = make_session_factory(engine)
@@ -101,7 +133,7 @@ def build_components(settings: Settings, sio: socketio.AsyncServer) -> Component
         admin=AdminService(audit),
         audit=audit,
         blobs=BlobStore(settings.upload_dir),
-        presence=Presence(),
+        presence=presence,
         writer=BatchingWriter(session_factory, apply, max_batch=settings.writer_max_batch),
         limits=AuthLimits(
             per_ip=SlidingWindowLimiter(limits.auth_per_ip, limits.auth_window_seconds),
@@ -117,24 +149,28 @@ def build_components(settings: Settings, sio: socketio.AsyncServer) -> Component
 def create_app(settings: Settings) -> ASGIApp:
     """Build the application: Starlette for HTTP, python-socketio beside it, hardening around."""
     register_url_convertor("uuid_str", UuidStringConvertor())
+    manager, presence = build_realtime(settings)
     sio = socketio.AsyncServer(
+        client_manager=manager,
         async_mode="asgi",
         cors_allowed_origins=OriginPolicy(settings.allowed_origins),
         max_http_buffer_size=settings.max_request_bytes,
         logger=False,
         engineio_logger=False,
     )
-    parts = build_components(settings, sio)
+    parts = build_components(settings, sio, presence)
     namespace = ChatNamespace(parts)
     sio.register_namespace(namespace)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         parts.blobs.ensure()
+        await start_realtime(settings, manager, presence)
         await parts.db(lambda db: record_startup(db, parts.audit, settings, parts.schema_revision))
         parts.writer.start()
         tasks = [
             asyncio.create_task(namespace.run_sweeper(), name="session-sweeper"),
+            asyncio.create_task(namespace.run_presence(), name="presence-heartbeat"),
             asyncio.create_task(run_maintenance(parts), name="maintenance"),
         ]
         try:
@@ -144,6 +180,7 @@ def create_app(settings: Settings) -> ASGIApp:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await parts.writer.stop()
+            await presence.close()
             parts.engine.dispose()
 
     api_routes: list[BaseRoute] = [
@@ -170,6 +207,19 @@ def create_app(settings: Settings) -> ASGIApp:
     return SecurityMiddleware(
         app, body_limit=partial(body_limit, settings), csp=content_security_policy(script_hashes())
     )
+
+
+async def start_realtime(
+    settings: Settings, manager: socketio.AsyncManager, presence: Presence
+) -> None:
+    """Refuse to start without the Redis that was configured, rather than serve a lone island."""
+    try:
+        await presence.start()
+        if isinstance(manager, RedisManager):
+            await manager.subscribe()
+    except (RedisError, OSError, RuntimeError) as error:
+        shown = settings.redis.masked_url() if settings.redis else "(none)"
+        raise RuntimeError(f"cannot use Redis at {shown}: {error}") from None
 
 
 def script_hashes(index: Path = STATIC_DIR / "index.html") -> list[str]:

@@ -87,7 +87,7 @@ async def set_role(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     await admin_context(request)
     parts = components(request)
-    online = parts.presence.count()
+    online = await parts.presence.count()
     return json_response(
         await parts.db(
             lambda db: parts.admin.stats(db, online_now=online, schema=parts.schema_revision)

@@ -1,8 +1,8 @@
 """Delivering events to users and ending sessions' sockets.
 
 Every socket joins the room `user:<id>` of its user and `session:<id>` of its login, so an
-event for a user or a revocation of a session is one emit to a room; with a message queue
-manager (several server processes) rooms span the processes.
+event for a user or a revocation of a session is one emit to a room. With Redis (several server
+processes) rooms span the processes, disconnecting a room included (`managers.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import socketio
+
+from securechat.realtime.managers import DISCONNECT_ROOM
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/"
@@ -37,8 +39,8 @@ class Hub:
             await self._sio.emit(event, data, to=rooms, skip_sid=skip_sid, namespace=NAMESPACE)
 
     async def disconnect_room(self, room: str) -> None:
-        for sid, _ in list(self._sio.manager.get_participants(NAMESPACE, room)):
-            await self._sio.disconnect(sid, namespace=NAMESPACE)
+        """Disconnect every socket in `room`, in every server process."""
+        await self._sio.emit(DISCONNECT_ROOM, None, to=room, namespace=NAMESPACE)
 
     async def revoke_sessions(self, session_ids: Iterable[str], reason: str) -> None:
         """Tell the sockets of these sessions why, then disconnect them."""

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from securechat.components import Components
 from securechat.realtime.hub import NAMESPACE, session_room, user_room
+from securechat.realtime.presence import Changes
 from securechat.schemas import (
     ConversationRef,
     EmptyRequest,
@@ -59,6 +60,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._parts = parts
         self._sockets: dict[str, SocketUser] = {}
         self._presence = parts.presence
+        self._announcing: set[asyncio.Task[None]] = set()
 
     # python-socketio looks up `on_<event>`; our events are named `noun:verb`.
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -80,12 +82,12 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._sockets[sid] = SocketUser(ctx.user_id, ctx.session_id)
         await self.enter_room(sid, user_room(ctx.user_id))
         await self.enter_room(sid, session_room(ctx.session_id))
-        if self._presence.connected(ctx.user_id):
+        if await self._came_online(ctx.user_id, sid):
             await self._announce(ctx.user_id, "user:online")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         user = self._sockets.pop(sid, None)
-        if user is not None and self._presence.disconnected(user.user_id):
+        if user is not None and await self._went_offline(user.user_id, sid):
             await self._announce(user.user_id, "user:offline")
 
     async def on_message_send(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
@@ -156,11 +158,56 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _presence_list(self, user: SocketUser, data: Any) -> Ack:
         validate(EmptyRequest, data if data is not None else {})
         contacts = await self._parts.db(lambda db: _visible_contacts(db, user.user_id))
-        return {"ok": True, "online": self._presence.online(contacts)}
+        return {"ok": True, "online": await self._presence.online(contacts)}
+
+    # Presence is best effort: a failure of its store (Redis) must not refuse or break sockets.
+    # The presence heartbeat repairs the store from this process's own list of sockets.
+    async def _came_online(self, user_id: str, sid: str) -> bool:
+        try:
+            return await self._presence.connected(user_id, sid)
+        except Exception:
+            log.exception("presence: recording a connection failed; the next beat repairs it")
+            return False
+
+    async def _went_offline(self, user_id: str, sid: str) -> bool:
+        try:
+            return await self._presence.disconnected(user_id, sid)
+        except Exception:
+            log.exception("presence: recording a disconnection failed; the next beat repairs it")
+            return False
 
     async def _announce(self, user_id: str, event: str) -> None:
-        contacts = await self._parts.db(lambda db: _visible_contacts(db, user_id))
-        await self._parts.hub.to_users(event, {"user_id": user_id}, contacts)
+        try:
+            contacts = await self._parts.db(lambda db: _visible_contacts(db, user_id))
+            await self._parts.hub.to_users(event, {"user_id": user_id}, contacts)
+        except Exception:
+            log.exception("presence: announcing %s failed", event)
+
+    async def _announce_changes(self, changes: Changes) -> None:
+        for user_id in changes.offline:
+            await self._announce(user_id, "user:offline")
+        for user_id in changes.online:
+            await self._announce(user_id, "user:online")
+
+    async def run_presence(self) -> None:
+        """Beat the presence heartbeat; announce the changes it finds (e.g. a process died).
+
+        Announcing runs beside the beats, so that many of them cannot delay the next beat past
+        this process's lease."""
+        interval = self._presence.heartbeat_seconds
+        if interval is None:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                changes = await self._presence.heartbeat()
+            except Exception:
+                log.exception("presence heartbeat failed; retrying at the next beat")
+                continue
+            if changes.online or changes.offline:
+                task = asyncio.create_task(self._announce_changes(changes))
+                self._announcing.add(task)
+                task.add_done_callback(self._announcing.discard)
 
     async def sweep_sessions(self) -> None:
         """Disconnect sockets whose session ended elsewhere (expired, disabled, another process)."""
