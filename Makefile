@@ -13,7 +13,7 @@ export SECURECHAT_DATABASE_URL ?= sqlite:///$(CURDIR)/$(VAR)/securechat.db
 export SECURECHAT_UPLOAD_DIR ?= $(CURDIR)/$(VAR)/uploads
 
 .PHONY: run test lint lint-ansible typecheck unit venv vectors vendor verify bundle locks clean help \
-	lab lab-up lab-down lab-test
+	lab lab-up lab-down lab-test docker-bundle docker-test
 
 help:
 	@echo "make run      serve on http://localhost:8000 (SQLite under ./var)"
@@ -26,6 +26,8 @@ help:
 	@echo "make lab-test the deployment tests on lab hosts (single and distributed layouts; root)"
 	@echo "make lab-up   boot air-gapped lab hosts, LAYOUT=single|distributed|ha [LAB_NAME=...] (root)"
 	@echo "make lab-down stop a lab and remove all it made, LAB_NAME=... (default: LAYOUT)"
+	@echo "make docker-bundle  the bundle with the Docker images (needs a running Docker Engine)"
+	@echo "make docker-test    the Docker deployment end to end on a private dockerd (root)"
 
 $(STAMP): app/pyproject.toml verify/pyproject.toml bundle/pyproject.toml lab/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +114,18 @@ lab: $(STAMP) $(ANSIBLE_STAMP)
 # over https, firewall matrix and reboot, for the single and distributed layouts.
 lab-test: $(STAMP) $(ANSIBLE_STAMP)
 	cd lab && ../$(BIN)/pytest -m lab -v $(PYTEST_ARGS)
+
+# The Docker deployment (docs/docker.md): the bundle plus its images, built offline from the
+# bundle's own packages and wheels by docker/build-images.sh (Docker Engine must be running).
+docker-bundle:
+	./offline-bundle.sh build --with-docker-images $(if $(GPG_HOME),--gpg-home $(GPG_HOME)) $(if $(KEY_ID),--key-id $(KEY_ID))
+
+# docker/tests: a private dockerd that leaves the host firewall alone, a bundle with images,
+# `docker load`, compose up, securechat-verify, a database restart and kill, nothing left behind
+# (root, docker.io and docker-compose). SECURECHAT_DOCKER_TEST_BUNDLE=<tarball> skips the build.
+docker-test: $(STAMP)
+	cd docker && ../$(BIN)/ruff check tests && ../$(BIN)/ruff format --check tests && ../$(BIN)/mypy
+	cd docker && ../$(BIN)/pytest -v $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) app/src/*.egg-info
