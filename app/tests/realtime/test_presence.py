@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.asyncio import Redis
 
-from securechat.realtime.presence import Changes, LocalPresence, Presence
+from securechat.realtime.presence import Changes, LocalPresence, Presence, PresenceUnavailable
 from securechat.realtime.redis_presence import RedisPresence
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, free_port
 
 NodeFactory = Callable[..., RedisPresence]
 
@@ -145,3 +145,15 @@ async def test_a_process_that_stops_cleanly_leaves_nothing_behind(nodes: NodeFac
         assert [key async for key in client.scan_iter(match=f"{prefix}:*")] == []
     finally:
         await client.aclose()
+
+
+async def test_an_unreachable_redis_is_one_kind_of_error_and_the_socket_is_kept() -> None:
+    client = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    node = RedisPresence(client, "unreachable", 15, "n")
+    with pytest.raises(PresenceUnavailable):
+        await node.connected("hank", "s1")
+    for call in (node.heartbeat(), node.online(["hank"]), node.count()):
+        with pytest.raises(PresenceUnavailable):
+            await call
+    assert node._local == {"s1": "hank"}  # registered by the first beat that reaches Redis
+    await node.close()  # gives up quietly: the lease runs out by itself

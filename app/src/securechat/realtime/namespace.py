@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from securechat.components import Components
 from securechat.realtime.hub import NAMESPACE, session_room, user_room
-from securechat.realtime.presence import Changes
+from securechat.realtime.presence import Changes, PresenceUnavailable
 from securechat.schemas import (
     ConversationRef,
     EmptyRequest,
@@ -165,15 +165,15 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _came_online(self, user_id: str, sid: str) -> bool:
         try:
             return await self._presence.connected(user_id, sid)
-        except Exception:
-            log.exception("presence: recording a connection failed; the next beat repairs it")
+        except PresenceUnavailable as error:
+            log.warning("presence: a connection not recorded (%s); the next beat will", error)
             return False
 
     async def _went_offline(self, user_id: str, sid: str) -> bool:
         try:
             return await self._presence.disconnected(user_id, sid)
-        except Exception:
-            log.exception("presence: recording a disconnection failed; the next beat repairs it")
+        except PresenceUnavailable as error:
+            log.warning("presence: a disconnection not recorded (%s); the next beat will", error)
             return False
 
     async def _announce(self, user_id: str, event: str) -> None:
@@ -197,13 +197,22 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         interval = self._presence.heartbeat_seconds
         if interval is None:
             return
+        failing = False
         while True:
             await asyncio.sleep(interval)
             try:
                 changes = await self._presence.heartbeat()
+            except PresenceUnavailable as error:
+                if not failing:  # once per outage, not at every beat
+                    log.warning("presence heartbeat failed (%s); retrying at every beat", error)
+                failing = True
+                continue
             except Exception:
                 log.exception("presence heartbeat failed; retrying at the next beat")
                 continue
+            if failing:
+                log.warning("presence heartbeat works again")
+                failing = False
             if changes.online or changes.offline:
                 task = asyncio.create_task(self._announce_changes(changes))
                 self._announcing.add(task)

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+class PresenceUnavailable(RuntimeError):
+    """The store behind presence (Redis) cannot be reached; the next heartbeat repairs it."""
+
+
 @dataclass(frozen=True)
 class Changes:
     """Users who came online and users who went offline, found by a heartbeat."""

@@ -22,13 +22,14 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from securechat.realtime.presence import Changes
+from securechat.realtime.presence import Changes, PresenceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -135,18 +136,18 @@ class RedisPresence:
             await self._redis.aclose()
 
     async def connected(self, user_id: str, sid: str) -> bool:
-        async with self._lock:
-            self._local[sid] = user_id
+        async with self._lock, _unavailable_on_error():
+            self._local[sid] = user_id  # first: the next beat registers it if Redis fails now
             return bool(await self._connect(args=[self._prefix, self.node, sid, user_id]))
 
     async def disconnected(self, user_id: str, sid: str) -> bool:
-        async with self._lock:
+        async with self._lock, _unavailable_on_error():
             if self._local.pop(sid, None) is None:
                 return False
             return bool(await self._disconnect(args=[self._prefix, self.node, sid, user_id]))
 
     async def heartbeat(self) -> Changes:
-        async with self._lock:
+        async with self._lock, _unavailable_on_error():
             sockets = [item for pair in self._local.items() for item in pair]
             came, went = await self._heartbeat(
                 args=[self._prefix, self.node, str(self._ttl), *sockets]
@@ -157,11 +158,21 @@ class RedisPresence:
         wanted = sorted(set(user_ids))
         if not wanted:
             return []
-        found = await self._redis.smismember(self._online_key, wanted)
+        async with _unavailable_on_error():
+            found = await self._redis.smismember(self._online_key, wanted)
         return [user_id for user_id, here in zip(wanted, found, strict=True) if here]
 
     async def count(self) -> int:
-        return await self._redis.scard(self._online_key)
+        async with _unavailable_on_error():
+            return await self._redis.scard(self._online_key)
+
+
+@asynccontextmanager
+async def _unavailable_on_error() -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as error:
+        raise PresenceUnavailable(f"Redis: {error}") from error
 
 
 def _strings(values: Any) -> list[str]:
