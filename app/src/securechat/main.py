@@ -181,6 +181,8 @@ def create_app(settings: Settings) -> ASGIApp:
             await asyncio.gather(*tasks, return_exceptions=True)
             await parts.writer.stop()
             await presence.close()
+            if isinstance(manager, RedisManager):
+                await manager.close()
             parts.engine.dispose()
 
     api_routes: list[BaseRoute] = [

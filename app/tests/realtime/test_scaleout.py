@@ -124,6 +124,26 @@ async def test_messages_typing_and_receipts_cross_nodes(cluster: Cluster) -> Non
         await asyncio.gather(alice.close(), bob.close())
 
 
+async def test_a_burst_of_sends_crosses_nodes_completely(cluster: Cluster) -> None:
+    """More concurrent emits than a Redis connection pool holds (100): none may be lost."""
+    senders = await asyncio.gather(*(new_user(cluster.a.url, "s") for _ in range(3)))
+    bob = await new_user(cluster.b.url, "bob")
+    try:
+        cids = [(await s.create_direct(bob.user_id))["id"] for s in senders]
+        envelopes = [
+            (sender, await sender.encrypt_text(cid, f"burst {n}"))
+            for sender, cid in zip(senders, cids, strict=True)
+            for n in range(100)
+        ]
+        acks = await asyncio.gather(*(s.send_envelope(e) for s, e in envelopes))
+        assert all(ack["ok"] for ack in acks)
+        for _ in range(len(envelopes)):
+            await bob.events.wait("message:new", timeout=10)
+        assert "Cannot publish" not in cluster.a.log()
+    finally:
+        await asyncio.gather(bob.close(), *(s.close() for s in senders))
+
+
 async def test_a_file_uploaded_through_a_downloads_through_b(
     cluster: Cluster, tmp_path: Path
 ) -> None:
