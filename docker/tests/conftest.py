@@ -11,6 +11,7 @@ mirror, like bundle/tests/test_build.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -37,7 +38,7 @@ DOCKERD_OPTIONS = (
     "--ip-forward=false",
     "--bridge=none",
 )
-SERVICES = ("db", "migrate", "app", "front")
+PLUGINS_DIR = Path("/run/docker/plugins")
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,18 @@ def engine() -> Iterator[Engine]:
     state = Path(tempfile.mkdtemp(prefix="scdk-", dir="/tmp"))
     sock = state / "docker.sock"
     before = host_state()
+    # dockerd makes /run/docker/plugins (a fixed path) whatever its exec root: removed at the
+    # end when this run made it and it is still empty.
+    plugins_dir_existed = PLUGINS_DIR.exists()
+    # Its own configuration file: none of /etc/docker/daemon.json, and the trust key (which
+    # dockerd 20.10 writes to /etc/docker/key.json by default) kept in the state directory.
+    config = state / "daemon.json"
+    config.write_text(json.dumps({"deprecated-key-path": str(state / "key.json")}))
     log = (state / "dockerd.log").open("w")
     process = subprocess.Popen(
         [
             DOCKERD,
+            f"--config-file={config}",
             f"--host=unix://{sock}",
             f"--data-root={state / 'data'}",
             f"--exec-root={state / 'exec'}",
@@ -194,6 +203,10 @@ def engine() -> Iterator[Engine]:
             process.wait(timeout=30)
         log.close()
         shutil.rmtree(state, ignore_errors=True)
+        if not plugins_dir_existed:
+            for directory in (PLUGINS_DIR, PLUGINS_DIR.parent):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()  # only when empty
 
 
 @pytest.fixture(scope="session")
@@ -281,8 +294,17 @@ def site(engine: Engine, bundle: Path, tmp_path_factory: pytest.TempPathFactory)
         compose_command(engine),
     )
     try:
-        made.compose_run("up", "--detach", timeout=600)
-        made.wait_healthy("front")
+        try:
+            made.compose_run("up", "--detach", timeout=600)
+            made.wait_healthy("front")
+        except AssertionError as error:
+            logs = run(
+                [*made.compose, "--project-name", made.project, "logs", "--tail", "30"],
+                env=engine.env,
+                cwd=directory,
+                check=False,
+            )
+            raise AssertionError(f"{error}\n--- compose logs ---\n{logs[-6000:]}") from None
         yield made
     finally:
         made.compose_run("down", "--volumes", "--rmi", "all", "--timeout", "60", timeout=600)
