@@ -106,10 +106,12 @@ class Settings:
             "SESSION_SWEEP_SECONDS": self.session_sweep_seconds,
             "MAINTENANCE_SECONDS": self.maintenance_seconds,
             "LOG_LEVEL": self.log_level,
-            "REDIS_URL": self.redis.masked_url() if self.redis else "",
-            "REDIS_PREFIX": self.redis.prefix if self.redis else "",
-            "PRESENCE_TTL_SECONDS": self.redis.presence_ttl_seconds if self.redis else "",
         }
+        # Only when set, so that an installation without Redis sees no change on upgrading.
+        if self.redis is not None:
+            shown["REDIS_URL"] = self.redis.masked_url()
+            shown["REDIS_PREFIX"] = self.redis.prefix
+            shown["PRESENCE_TTL_SECONDS"] = self.redis.presence_ttl_seconds
         return [f"{name}={value}" for name, value in shown.items()]
 
     @classmethod
