@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import socketio
@@ -79,7 +80,7 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 if not done.done():
                     done.set_result(None)
 
-    async def _send(self, messages: Any) -> None:
+    async def _send(self, messages: Iterable[str]) -> None:
         if self._publisher is None:
             options = {**self.redis_options, "socket_timeout": PUBLISH_TIMEOUT_SECONDS}
             self._publisher = Redis.from_url(self.redis_url, **options)
