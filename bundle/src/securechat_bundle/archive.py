@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import stat
 import tarfile
 from pathlib import Path
@@ -59,11 +58,3 @@ def safe_extract(archive: Path, destination: Path) -> Path:
         else:  # Python before 3.11.4 (Debian 12 ships 3.11.2): members were checked above
             tar.extractall(destination)  # noqa: S202
     return destination / tops.pop()
-
-
-def copy_tree(source: Path, destination: Path) -> None:
-    """Copy tracked-looking content: skip caches and build leftovers."""
-    ignore = shutil.ignore_patterns(
-        "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.egg-info", "build"
-    )
-    shutil.copytree(source, destination, ignore=ignore, dirs_exist_ok=True)

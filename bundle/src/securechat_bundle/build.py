@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from securechat_bundle import __version__
-from securechat_bundle.archive import copy_tree, write_tarball
+from securechat_bundle.archive import write_tarball
 from securechat_bundle.debian import (
     DEFAULT_CACHE,
     PACKAGES,
@@ -43,9 +43,20 @@ from securechat_bundle.wheelhouse import (
     local_requirements,
 )
 
-# Repository paths carried in the bundle when they exist (the Ansible collection and its
-# inventory examples arrive with their own issue).
-COLLECTION_PATHS = ("galaxy.yml", "ansible.cfg", "meta", "roles", "playbooks", "inventory")
+# Repository paths carried in the bundle's collection/ (the Ansible collection, its example
+# inventories and the documentation), as far as git would commit them: files .gitignore
+# excludes (lab inventories, generated secrets and keys, backups) never go in.
+COLLECTION_PATHS = (
+    "galaxy.yml",
+    "ansible.cfg",
+    "CHANGELOG.md",
+    "README.md",
+    "meta",
+    "roles",
+    "playbooks",
+    "inventory",
+    "docs",
+)
 TOOL_PATHS = ("offline-bundle.sh", "bundle/src/securechat_bundle")
 Progress = Callable[[str], None]
 
@@ -169,15 +180,18 @@ def _docker_images(
     return [artifact], manifest_entries(images)
 
 
+def source_files(root: Path, paths: tuple[str, ...]) -> list[str]:
+    """The files under `paths` that git tracks or would add: never what .gitignore excludes."""
+    listed = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *paths)
+    return sorted({name for name in listed.split("\0") if name and (root / name).is_file()})
+
+
 def _copy_sources(root: Path, tree: Path) -> None:
-    for relative in (*COLLECTION_PATHS, *TOOL_PATHS):
-        source = root / relative
-        target = tree / ("collection" if relative in COLLECTION_PATHS else "tools") / relative
-        if source.is_dir():
-            copy_tree(source, target)
-        elif source.is_file():
+    for part, paths in (("collection", COLLECTION_PATHS), ("tools", TOOL_PATHS)):
+        for relative in source_files(root, paths):
+            target = tree / part / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            shutil.copy2(root / relative, target)
 
 
 def _sign(
