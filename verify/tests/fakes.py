@@ -1,7 +1,8 @@
 """Fakes at the true boundary: the command runner (SSH on a real deployment).
 
 `FakeRunner({("ip", "-j", "route", "show", "default"): ok("[]"), ...})` answers each argv with
-its recorded result and fails the test loudly on any command nobody recorded.
+its recorded result and fails the test loudly on any command nobody recorded. `calls` lists
+every argv run, `privileged` those a check ran with `privileged=True` (root needed).
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ class FakeRunner:
     answers: Mapping[tuple[str, ...], Answer]
     description: str = "ssh fake-host"
     calls: list[tuple[str, ...]] = field(default_factory=list)
+    privileged: list[tuple[str, ...]] = field(default_factory=list)
 
-    def run(self, argv: list[str], timeout: float) -> CommandResult:
+    def run(self, argv: list[str], timeout: float, *, privileged: bool = False) -> CommandResult:
         key = tuple(argv)
         self.calls.append(key)
+        if privileged:
+            self.privileged.append(key)
         if key not in self.answers:
             raise UnexpectedCommandError(
                 f"unexpected command {argv!r}; recorded: {list(self.answers)}"

@@ -445,3 +445,220 @@ def test_target_from_url_checks_the_ca(tmp_path: Path) -> None:
     (tmp_path / "junk.crt").write_text("hello")
     with pytest.raises(ConfigError, match="not a PEM certificate"):
         target_from_url("https://chat.lan", tmp_path / "junk.crt")
+
+
+# --- become: sudo for the commands that need root ---------------------------------------------
+
+# The shape of inventory/example-*/hosts.yml: an `ops` SSH user that becomes root.
+EXAMPLE_HOSTS = """\
+all:
+  children:
+    securechat_front:
+      hosts:
+        app1:
+    securechat_app:
+      hosts:
+        app1:
+    securechat_db:
+      hosts:
+        db1:
+  hosts:
+    app1:
+      ansible_host: 192.168.50.10
+    db1:
+      ansible_host: 192.168.50.20
+  vars:
+    ansible_user: ops
+    ansible_become: true
+"""
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    return write(
+        tmp_path / "inventory" / "example",
+        {
+            "hosts.yml": EXAMPLE_HOSTS,
+            "group_vars/all.yml": "securechat_public_url: https://chat.example.lan\n",
+        },
+    )
+
+
+def runners(path: Path) -> dict[str, SshRunner]:
+    found: dict[str, SshRunner] = {}
+    for name, host in hosts_by_name(path).items():
+        assert isinstance(host.runner, SshRunner), host
+        found[name] = host.runner
+    return found
+
+
+def test_the_example_inventories_become_root_with_sudo(example: Path) -> None:
+    found = runners(example)
+    assert found["app1"] == SshRunner("ops@192.168.50.10", become=True)
+    assert found["db1"] == SshRunner("ops@192.168.50.20", become=True)
+    assert found["app1"].user == "ops"
+
+
+def test_become_defaults_to_false(site: Path) -> None:
+    assert not any(runner.become for runner in runners(site).values())
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("true", True),
+        ("yes", True),
+        ("on", True),
+        ("'yes'", True),
+        ("'Yes '", True),
+        ("'TRUE'", True),
+        ("'1'", True),
+        ("'y'", True),
+        ("'t'", True),
+        ("1", True),
+        ("1.0", True),
+        ("!unsafe 'on'", True),
+        ("false", False),
+        ("no", False),
+        ("'no'", False),
+        ("'False'", False),
+        ("'off'", False),
+        ("'0'", False),
+        ("'n'", False),
+        ("0", False),
+    ],
+)
+def test_become_reads_ansible_booleans(example: Path, value: str, expected: bool) -> None:
+    write(example, {"host_vars/db1.yml": f"ansible_become: {value}\n"})
+    found = runners(example)
+    assert found["db1"].become is expected
+    assert found["app1"].become is True  # the `all` value still holds for the other host
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "maybe",
+        "'yes please'",
+        "''",
+        "",
+        "2",
+        "-1",
+        "0.5",
+        ".nan",
+        "[true]",
+        "{sudo: true}",
+    ],
+)
+def test_become_refuses_anything_but_a_boolean(example: Path, value: str) -> None:
+    write(example, {"host_vars/db1.yml": f"ansible_become: {value}\n"})
+    error = expect_error(
+        example, str(example / "host_vars/db1.yml"), "ansible_become must be a boolean"
+    )
+    assert "ansible_become: true" in error.fix
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("'{{ become }}'", "Jinja template"),
+        ("!vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162", "vault-encrypted"),
+    ],
+)
+def test_become_must_be_literal(example: Path, value: str, fragment: str) -> None:
+    write(example, {"host_vars/db1.yml": f"ansible_become: {value}\n"})
+    expect_error(example, str(example / "host_vars/db1.yml"), "ansible_become", fragment)
+
+
+def test_become_precedence(example: Path) -> None:
+    write(
+        example,
+        {
+            # group_vars come after the `all` vars of hosts.yml, host_vars after the groups.
+            "group_vars/securechat_db.yml": "ansible_become: 'no'\n",
+            "group_vars/securechat_front/ssh.yml": "ansible_become: false\n",
+            "host_vars/app1.yml": "ansible_become: 'yes'\n",
+        },
+    )
+    found = runners(example)
+    assert found["app1"].become is True
+    assert found["db1"].become is False
+
+
+def test_become_is_not_needed_as_root_or_possible_without_sudo(example: Path) -> None:
+    write(example, {"host_vars/db1.yml": "ansible_user: root\n"})
+    found = runners(example)
+    assert found["db1"] == SshRunner("root@192.168.50.20", become=False)
+    # Without ansible_user, ssh picks the user: it may not be root, so sudo stays.
+    (example / "hosts.yml").write_text(EXAMPLE_HOSTS.replace("    ansible_user: ops\n", ""))
+    (example / "host_vars/db1.yml").unlink()
+    found = runners(example)
+    assert found["db1"] == SshRunner("192.168.50.20", become=True)
+    assert found["db1"].user is None
+
+
+def test_become_method_sudo_is_accepted(example: Path) -> None:
+    (example / "group_vars/all.yml").write_text(
+        "securechat_public_url: https://chat.example.lan\nansible_become_method: sudo\n"
+    )
+    assert all(runner.become for runner in runners(example).values())
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("su", "'su'"),
+        ("doas", "'doas'"),
+        ("pbrun", "'pbrun'"),
+        ("SUDO", "'SUDO'"),
+        ("' sudo'", "' sudo'"),
+        ("sudo -u postgres", "'sudo -u postgres'"),
+    ],
+)
+def test_become_methods_other_than_sudo_are_refused(example: Path, value: str, shown: str) -> None:
+    write(example, {"host_vars/db1.yml": f"ansible_become_method: {value}\n"})
+    error = expect_error(
+        example,
+        str(example / "host_vars/db1.yml"),
+        f"ansible_become_method {shown} of host db1 is not supported",
+    )
+    assert "sudo -n" in error.fix
+    assert "ansible_become_method: sudo" in error.fix
+    assert "/usr/sbin/nft -j list ruleset" in error.fix
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("[sudo]", "a list"),
+        ("''", "non-empty"),
+        ("", "non-empty"),
+        ("'{{ method }}'", "Jinja template"),
+        ("!vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162", "vault-encrypted"),
+    ],
+)
+def test_ill_typed_become_methods_are_refused(example: Path, value: str, fragment: str) -> None:
+    write(example, {"host_vars/db1.yml": f"ansible_become_method: {value}\n"})
+    expect_error(example, str(example / "host_vars/db1.yml"), "ansible_become_method", fragment)
+
+
+def test_become_method_is_read_only_when_becoming(example: Path) -> None:
+    write(example, {"host_vars/db1.yml": "ansible_become: false\nansible_become_method: su\n"})
+    assert runners(example)["db1"].become is False
+
+
+def test_become_on_a_local_host_is_checked_but_changes_nothing(tmp_path: Path) -> None:
+    site = write(
+        tmp_path,
+        {
+            "hosts.yml": """\
+                securechat_app:
+                  hosts:
+                    here: {ansible_connection: local, ansible_become: 'yes'}
+                """,
+            "group_vars/all.yml": "securechat_public_url: https://chat.lan\n",
+        },
+    )
+    assert isinstance(hosts_by_name(site)["here"].runner, LocalRunner)
+    write(site, {"host_vars/here.yml": "ansible_become: sometimes\n"})
+    expect_error(site, str(site / "host_vars/here.yml"), "ansible_become", "boolean")

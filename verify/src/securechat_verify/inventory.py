@@ -49,6 +49,17 @@ group_vars/host_vars files):
                                inventory directory
     ansible_ssh_common_args, ansible_ssh_extra_args
                                extra ssh arguments (a jump host: `-o ProxyJump=bastion`)
+    ansible_become             whether to become root for the commands that need it
+                               (default false): a boolean, or one of Ansible's strings
+                               (yes/no, true/false, on/off, y/n, t/f, 1/0; any case); other
+                               values are refused. With it, and an SSH user other than root,
+                               only those commands (`nft -j list ruleset`) run as
+                               `sudo -n -- COMMAND`, which needs passwordless sudo for them;
+                               every other command runs as the SSH user. With
+                               `ansible_connection: local` commands run as the tool does
+                               (run it under sudo to list the ruleset)
+    ansible_become_method      how to become root: only `sudo` (the default) is supported;
+                               read only when ansible_become is true
     securechat_verify_expected_ports
                                list of the TCP ports that must answer from where the tool
                                runs; every other probed port must not. Default by role:
@@ -584,6 +595,31 @@ def _names(name: str, entry: _Value) -> tuple[str, ...]:
     return tuple(_string(name, _Value(item, entry.source), option_like_ok=False) for item in value)
 
 
+# Ansible's boolean strings (ansible.module_utils.parsing.convert_bool), matched after
+# lowercasing and stripping; YAML itself already reads unquoted yes/no/on/off as booleans.
+TRUE_STRINGS: Final = frozenset({"y", "yes", "on", "1", "true", "t"})
+FALSE_STRINGS: Final = frozenset({"n", "no", "off", "0", "false", "f"})
+
+
+def _boolean(name: str, entry: _Value) -> bool:
+    """A boolean as Ansible reads one: true/false, 1/0, or one of its yes/no strings."""
+    value = _literal(name, entry)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_STRINGS:
+            return True
+        if word in FALSE_STRINGS:
+            return False
+    raise InventoryError(
+        f"{entry.source}: {name} must be a boolean (true or false), not {value!r}",
+        f"write {name}: true or {name}: false (Ansible also reads yes/no, on/off and 1/0)",
+    )
+
+
 def _path(name: str, entry: _Value, directory: Path) -> Path:
     path = Path(_string(name, entry)).expanduser()
     return path if path.is_absolute() else directory / path
@@ -604,6 +640,7 @@ def _connection(
         entry = variables["ansible_connection"]
         connection = _string("ansible_connection", entry)
         if connection == "local":
+            _become(host, variables)  # checked, but this machine runs commands as the tool does
             return address, LocalRunner(), None
         if connection not in SSH_CONNECTIONS:
             raise InventoryError(
@@ -612,12 +649,14 @@ def _connection(
                 "use ssh, or local for this machine",
             )
     destination = address
+    user: str | None = None
     if "ansible_user" in variables:
         entry = variables["ansible_user"]
         user = _string("ansible_user", entry, option_like_ok=False)
         if "@" in user:
             raise InventoryError(f"{entry.source}: ansible_user {user!r} contains '@'")
         destination = f"{user}@{address}"
+    become = _become(host, variables) and user != "root"
     port = _port("ansible_port", variables["ansible_port"]) if "ansible_port" in variables else 22
     identity: str | None = None
     for key_var in ("ansible_ssh_private_key_file", "ansible_private_key_file"):
@@ -633,9 +672,32 @@ def _connection(
             except ValueError as exc:
                 raise InventoryError(f"{entry.source}: {args_var} cannot be split: {exc}") from exc
     runner: CommandRunner = SshRunner(
-        destination=destination, port=port, identity_file=identity, extra_options=tuple(options)
+        destination=destination,
+        port=port,
+        identity_file=identity,
+        extra_options=tuple(options),
+        become=become,
     )
     return address, runner, port
+
+
+def _become(host: str, variables: _Vars) -> bool:
+    """Whether the inventory has this host become root (with sudo, the only method here)."""
+    if "ansible_become" not in variables or not _boolean(
+        "ansible_become", variables["ansible_become"]
+    ):
+        return False
+    if "ansible_become_method" in variables:
+        entry = variables["ansible_become_method"]
+        method = _string("ansible_become_method", entry)
+        if method != "sudo":
+            raise InventoryError(
+                f"{entry.source}: ansible_become_method {method!r} of host {host} is not supported",
+                "securechat-verify becomes root with `sudo -n` only: set "
+                "ansible_become_method: sudo (or remove it) and give the SSH user passwordless "
+                "sudo for `/usr/sbin/nft -j list ruleset`, or connect as root",
+            )
+    return True
 
 
 def _role_hosts(inventory: _Inventory) -> Iterator[tuple[str, frozenset[str]]]:

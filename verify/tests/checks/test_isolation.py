@@ -77,11 +77,13 @@ def route_get(address: str) -> str:
     )
 
 
+# The source the bundle role writes (roles/bundle/templates/securechat-bundle.list.j2).
+BUNDLE_URI = "file:/opt/securechat/bundles/securechat-m2m-1.0.0/apt"
 BUNDLE_LIST = (
     "### /etc/apt/sources.list.d/securechat-bundle.list\n"
-    "# the offline bundle\n"
-    "deb [signed-by=/usr/share/keyrings/securechat-bundle.gpg] "
-    "file:/var/lib/securechat/bundle/apt ./\n"
+    "# Ansible managed\n"
+    "# The only apt source of this host: the Secure Chat M2M offline bundle securechat-m2m-1.0.0.\n"
+    f"deb [signed-by=/usr/share/keyrings/securechat-bundle.gpg] {BUNDLE_URI} ./\n"
 )
 DEBIAN_LIST = "### /etc/apt/sources.list\ndeb http://deb.debian.org/debian bookworm main\n"
 DEBIAN_SOURCES = (
@@ -102,7 +104,7 @@ BUNDLE_SOURCES = (
     "### /etc/apt/sources.list.d/securechat-bundle.sources\n"
     "# deb822 form of the bundle repository\n"
     "Types: deb\n"
-    "URIs: file:/var/lib/securechat/bundle/apt\n"
+    f"URIs: {BUNDLE_URI}\n"
     "Suites: ./\n"
     "Signed-By: /usr/share/keyrings/securechat-bundle.gpg\n"
 )
@@ -330,6 +332,14 @@ def test_the_resolved_stub_without_resolvectl_is_tolerated() -> None:
     assert "upstream unknown" in resolver.summary
 
 
+def test_the_bundle_roles_apt_source_passes() -> None:
+    apt = finding(host_findings(), "apt sources")
+    assert apt.status is Status.PASS
+    assert apt.summary == f"apt sources: {BUNDLE_URI} (bundle or LAN only)"
+    apt = finding(host_findings(apt=ok(BUNDLE_SOURCES)), "apt sources")
+    assert apt.status is Status.PASS
+
+
 def test_an_internet_apt_source_fails() -> None:
     apt = only_failure(host_findings(apt=ok(BUNDLE_LIST + DEBIAN_LIST)))
     assert apt.status is Status.FAIL
@@ -338,6 +348,56 @@ def test_an_internet_apt_source_fails() -> None:
     assert apt.hint is not None
     assert "points outside the bundle: remove it" in apt.hint
     assert "bundle role leaves only the bundle repository" in apt.hint
+    assert (
+        "deb [signed-by=/usr/share/keyrings/securechat-bundle.gpg] "
+        "file:/opt/securechat/bundles/<bundle name>/apt ./" in apt.hint
+    )
+    assert "/var/lib/securechat" not in apt.hint
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        BUNDLE_URI,
+        "file:/opt/securechat/bundles/securechat-m2m-bf5fdb2-dirty/apt",
+        "file:///opt/securechat/bundles/securechat-m2m-1.0.0/apt/",
+        "copy:/media/usb/apt",
+        "cdrom:[Debian GNU/Linux 12]/",
+        "http://10.0.0.5/debian",
+        "https://mirror.site.internal/debian",
+        "http://[fd00::5]:8080/debian",
+    ],
+)
+def test_local_and_lan_apt_sources_are_the_bundles(uri: str) -> None:
+    assert isolation.is_bundle_uri(uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://deb.debian.org/debian",
+        "https://deb.debian.org/debian-security",
+        "HTTPS://DEB.DEBIAN.ORG/debian",
+        "https://evil.example.com/opt/securechat/bundles/securechat-m2m-1.0.0/apt",
+        "http://8.8.8.8/opt/securechat/bundles/x/apt",
+        "http://10.0.0.5.evil.example.com/debian",
+        "http://chat.lan.evil.example.com/debian",
+        "http://localhost.evil.example.com/debian",
+        "http://10.0.0.5@evil.example.com/debian",
+        "http://[::1",
+        "http://[2001:4860:4860::8888]/debian",
+        "mirror+http://10.0.0.5/mirrors.txt",
+        "mirror+file:/etc/apt/mirrors.txt",
+        "tor+https://deb.debian.org/debian",
+        "opt/securechat/bundles/securechat-m2m-1.0.0/apt",
+    ],
+)
+def test_other_apt_sources_point_outside_the_bundle(uri: str) -> None:
+    assert not isolation.is_bundle_uri(uri)
+    listing = f"### /etc/apt/sources.list.d/extra.list\ndeb {uri} bookworm main\n"
+    apt = only_failure(host_findings(apt=ok(BUNDLE_LIST + listing)))
+    assert apt.status is Status.FAIL
+    assert apt.metrics["outside"] == 1
 
 
 def test_an_internet_deb822_source_fails() -> None:
@@ -361,15 +421,14 @@ def test_disabled_and_ignored_apt_files_do_not_count() -> None:
     apt = finding(findings, "apt sources")
     assert apt.status is Status.PASS
     assert apt.summary == (
-        "apt sources: file:/var/lib/securechat/bundle/apt, http://10.0.0.5/debian "
-        "(bundle or LAN only)"
+        f"apt sources: {BUNDLE_URI}, http://10.0.0.5/debian (bundle or LAN only)"
     )
 
 
 def test_trusted_yes_fails_even_for_the_bundle() -> None:
     trusted = (
         "### /etc/apt/sources.list.d/securechat-bundle.list\n"
-        "deb [ arch=amd64 trusted=yes ] file:/var/lib/securechat/bundle/apt ./\n"
+        f"deb [ arch=amd64 trusted=yes ] {BUNDLE_URI} ./\n"
     )
     apt = only_failure(host_findings(apt=ok(trusted)))
     assert apt.status is Status.FAIL
@@ -436,8 +495,55 @@ def test_listing_the_ruleset_without_root_is_an_error_with_a_root_hint() -> None
     denied = fails(1, "netlink: Error: cache initialization failed: Operation not permitted\n")
     firewall = only_failure(host_findings(nft=denied))
     assert firewall.status is Status.ERROR
+    assert firewall.summary == "outbound firewall: not allowed to list the nftables ruleset"
+    assert firewall.hint == isolation.ROOT_HINT
+    assert "ansible_become: true" in firewall.hint
+    assert "/usr/sbin/nft -j list ruleset" in firewall.hint
+    assert "ansible_user: root" in firewall.hint
+    assert "--local, run the tool under sudo" in firewall.hint
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "sudo: a password is required\n",
+        "Sorry, user ops is not allowed to execute '/usr/sbin/nft -j list ruleset' as root on "
+        "app1.\n",
+        "Sorry, user ops may not run sudo on app1.\n",
+        "ops is not in the sudoers file.  This incident will be reported.\n",
+    ],
+)
+def test_sudo_refusing_is_an_error_with_the_sudoers_hint(stderr: str) -> None:
+    firewall = only_failure(host_findings(nft=fails(1, stderr)))
+    assert firewall.status is Status.ERROR
+    assert firewall.summary.startswith("outbound firewall: sudo -n refused to list the nftables")
+    assert firewall.hint == (
+        "give the ops user passwordless sudo for `/usr/sbin/nft -j list ruleset` only, e.g. the "
+        "sudoers line `ops ALL=(root) NOPASSWD: /usr/sbin/nft -j list ruleset` "
+        "(visudo -f /etc/sudoers.d/securechat-verify), or connect as root (ansible_user: root)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stderr", "returncode"),
+    [
+        ("bash: line 1: sudo: command not found\n", 127),
+        ("sh: 1: sudo: not found\n", 127),
+        ("zsh:1: command not found: sudo\n", 127),
+    ],
+)
+def test_a_missing_sudo_is_not_a_missing_nftables(stderr: str, returncode: int) -> None:
+    firewall = only_failure(host_findings(nft=fails(returncode, stderr)))
+    assert firewall.status is Status.ERROR
+    assert firewall.summary.startswith("outbound firewall: sudo is not installed on the host")
     assert firewall.hint is not None
-    assert "root" in firewall.hint
+    assert firewall.hint.startswith("install sudo (apt install sudo, from the bundle) and give")
+
+
+def test_a_missing_nft_behind_sudo_is_a_missing_nftables() -> None:
+    firewall = only_failure(host_findings(nft=fails(1, "sudo: nft: command not found\n")))
+    assert firewall.status is Status.FAIL
+    assert firewall.summary == "outbound firewall: nftables is not installed"
 
 
 def test_an_unreachable_ssh_host_is_one_error() -> None:
@@ -458,10 +564,11 @@ def test_hosts_without_a_runner_are_skipped() -> None:
     assert skip.target == "db1"
 
 
-def test_only_reading_commands_are_run() -> None:
+def test_only_reading_commands_are_run_and_only_nft_needs_root() -> None:
     runner = FakeRunner(CLEAN)
     isolation.check_host(Host("app1", "10.0.0.10", runner=runner), runner, 5.0)
     assert runner.calls == list(CLEAN)
+    assert runner.privileged == [NFT]
 
 
 # --- the real routing table of a network namespace -----------------------------------------
@@ -474,8 +581,11 @@ class NetnsRunner:
         self.namespace = namespace
         self.description = f"netns {namespace}"
 
-    def run(self, argv: list[str], timeout: float) -> CommandResult:
-        return LocalRunner().run(["ip", "netns", "exec", self.namespace, *argv], timeout)
+    def run(self, argv: list[str], timeout: float, *, privileged: bool = False) -> CommandResult:
+        # The namespace tests run as root already: privileged needs nothing more.
+        return LocalRunner().run(
+            ["ip", "netns", "exec", self.namespace, *argv], timeout, privileged=privileged
+        )
 
 
 def _ip(*args: str) -> None:

@@ -3,12 +3,17 @@
 Every command here only reads local state: `ip route show`/`ip route get` consult the
 routing table over netlink (no packet leaves the host), the resolver and apt files are read
 with `cat`, the firewall with `nft list`. Nothing is ever sent to an outside address.
+
+Only `nft -j list ruleset` needs root: it is the one command run with `privileged=True`, so
+over SSH with `ansible_become` it runs as `sudo -n -- nft -j list ruleset`; everything else
+runs as the SSH user.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from securechat_verify.checks import Check, inspect_hosts
-from securechat_verify.remote import CommandResult, CommandRunner
+from securechat_verify.remote import CommandResult, CommandRunner, SshRunner
 from securechat_verify.result import Finding, Severity, errored, failed, passed, skipped
 from securechat_verify.target import Host, Target
 
@@ -59,9 +64,13 @@ RESOLVER_HINT = (
     "point /etc/resolv.conf (or systemd-resolved's DNS=) at the LAN resolver only; "
     "the securechat netplan role sets nameservers to LAN addresses"
 )
+# Where the bundle role unpacks bundles, one directory per bundle; its apt source is
+# `deb [signed-by=/usr/share/keyrings/securechat-bundle.gpg] file:BUNDLE_ROOT/<name>/apt ./`.
+BUNDLE_ROOT = "/opt/securechat/bundles"
 APT_OUTSIDE_HINT = (
     "remove it; the bundle role leaves only the bundle repository "
-    "(file:/var/lib/securechat/bundle/apt)"
+    f"(deb [signed-by=/usr/share/keyrings/securechat-bundle.gpg] "
+    f"file:{BUNDLE_ROOT}/<bundle name>/apt ./)"
 )
 APT_TRUSTED_HINT = (
     "drop trusted=yes and use [signed-by=/usr/share/keyrings/securechat-bundle.gpg] "
@@ -71,9 +80,30 @@ FIREWALL_HINT = (
     "the firewall role sets a default-deny output chain "
     "(an inet output chain with policy drop that accepts LAN destinations only)"
 )
+NFT_ARGV = ["nft", "-j", "list", "ruleset"]
+NFT_PATH = "/usr/sbin/nft"
 ROOT_HINT = (
-    "listing the nftables ruleset needs root: run with --local under sudo, "
-    "or give -i an SSH user that is root"
+    "listing the nftables ruleset needs root: over SSH, set ansible_become: true for the host "
+    f"and give the SSH user passwordless sudo for `{NFT_PATH} -j list ruleset` only, or "
+    "connect as root (ansible_user: root); with --local, run the tool under sudo"
+)
+SUDO_HINT = (
+    "give the {user} user passwordless sudo for `" + NFT_PATH + " -j list ruleset` only, "
+    "e.g. the sudoers line `{user} ALL=(root) NOPASSWD: " + NFT_PATH + " -j list ruleset` "
+    "(visudo -f /etc/sudoers.d/securechat-verify), or connect as root (ansible_user: root)"
+)
+# `sudo -n` refusing: a password would be needed, or the policy does not allow the command.
+SUDO_REFUSALS = (
+    "a password is required",
+    "is not allowed to execute",
+    "may not run sudo",
+    "is not in the sudoers file",
+)
+# The shell could not find sudo itself (bash: "sudo: command not found", dash: "sudo: not
+# found", zsh: "command not found: sudo"); "sudo: nft: command not found" is sudo reporting a
+# missing nft instead.
+SUDO_MISSING = re.compile(
+    r"(^|[\s:])sudo: (command )?not found|command not found: sudo$", re.MULTILINE
 )
 SSH_HINT = "check the SSH destination, key and host key (ssh -o BatchMode=yes HOST true)"
 
@@ -84,10 +114,15 @@ APT_SCRIPT = (
 )
 
 
-def run_command(runner: CommandRunner, argv: list[str], timeout: float) -> CommandResult:
-    """Run argv; a missing program or a timeout becomes a failed result, never an exception."""
+def run_command(
+    runner: CommandRunner, argv: list[str], timeout: float, *, privileged: bool = False
+) -> CommandResult:
+    """Run argv; a missing program or a timeout becomes a failed result, never an exception.
+
+    `privileged`: the command needs root (the runner may run it through `sudo -n`).
+    """
     try:
-        return runner.run(argv, timeout)
+        return runner.run(argv, timeout, privileged=privileged)
     except subprocess.TimeoutExpired:
         return CommandResult(124, "", f"{argv[0]}: timed out after {timeout:g} s")
     except OSError as error:  # LocalRunner: program not installed, not executable
@@ -395,10 +430,22 @@ def parse_deb822(path: str, lines: Iterable[str]) -> list[AptSource]:
 
 
 def is_bundle_uri(uri: str) -> bool:
-    parts = urlsplit(uri)
+    """A source that cannot leave the site: a local one (`file:`, `copy:`, `cdrom:`; the
+    bundle's is file:/opt/securechat/bundles/<name>/apt), or a repository on a LAN host.
+
+    Any other http(s) source fails, as does apt's `mirror+…` method (its mirror list, not
+    the URI, decides where apt goes).
+    """
+    try:
+        parts = urlsplit(uri)
+        hostname = parts.hostname or ""
+    except ValueError:  # a malformed URI, like http://[::1: apt cannot use it either
+        return False
     if parts.scheme in ("file", "copy", "cdrom"):
         return True
-    return is_lan_host(parts.hostname or "")
+    if parts.scheme.startswith("mirror"):  # mirror+http, mirror+file: the list decides
+        return False
+    return is_lan_host(hostname)
 
 
 def apt_sources(host: Host, runner: CommandRunner, timeout: float) -> Finding:
@@ -484,24 +531,49 @@ def output_chains(ruleset: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     return found
 
 
-def output_firewall(host: Host, runner: CommandRunner, timeout: float) -> Finding:
-    result = run_command(runner, ["nft", "-j", "list", "ruleset"], timeout)
-    if result.returncode != 0:
-        if not_installed(result):
-            return failed(
-                "outbound firewall: nftables is not installed",
-                f"install nftables (from the bundle): {FIREWALL_HINT}",
-                host.name,
-            )
-        if "Operation not permitted" in result.stderr or "must be root" in result.stderr:
-            return errored(
-                "outbound firewall: not allowed to list the nftables ruleset", ROOT_HINT, host.name
-            )
+def _sudo_user(runner: CommandRunner) -> str:
+    """The SSH user to name in the sudo hint ("ops", the example inventories', if unknown)."""
+    return (runner.user if isinstance(runner, SshRunner) else None) or "ops"
+
+
+def nft_failed(host: Host, runner: CommandRunner, result: CommandResult) -> Finding:
+    """The finding for a failed `[sudo -n --] nft -j list ruleset`."""
+    if SUDO_MISSING.search(result.stderr):
         return errored(
-            f"outbound firewall: `nft -j list ruleset` failed ({describe_failure(result)})",
-            ROOT_HINT,
+            "outbound firewall: sudo is not installed on the host "
+            "(ansible_become is set, and listing the nftables ruleset needs root)",
+            "install sudo (apt install sudo, from the bundle) and "
+            + SUDO_HINT.format(user=_sudo_user(runner)),
             host.name,
         )
+    if any(refusal in result.stderr for refusal in SUDO_REFUSALS):
+        return errored(
+            "outbound firewall: sudo -n refused to list the nftables ruleset "
+            f"({describe_failure(result)})",
+            SUDO_HINT.format(user=_sudo_user(runner)),
+            host.name,
+        )
+    if not_installed(result):
+        return failed(
+            "outbound firewall: nftables is not installed",
+            f"install nftables (from the bundle): {FIREWALL_HINT}",
+            host.name,
+        )
+    if "Operation not permitted" in result.stderr or "must be root" in result.stderr:
+        return errored(
+            "outbound firewall: not allowed to list the nftables ruleset", ROOT_HINT, host.name
+        )
+    return errored(
+        f"outbound firewall: `nft -j list ruleset` failed ({describe_failure(result)})",
+        ROOT_HINT,
+        host.name,
+    )
+
+
+def output_firewall(host: Host, runner: CommandRunner, timeout: float) -> Finding:
+    result = run_command(runner, NFT_ARGV, timeout, privileged=True)
+    if result.returncode != 0:
+        return nft_failed(host, runner, result)
     try:
         data = json.loads(result.stdout or "{}")
         ruleset = [i for i in data.get("nftables", []) if isinstance(i, dict)]
