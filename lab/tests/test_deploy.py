@@ -177,22 +177,20 @@ async def chat(url: str, context: ssl.SSLContext, text: str) -> str:
 
 
 def expected_open(deployed: Deployment, host: str, source: str | None) -> set[int]:
-    """The ports of `host` that `source` (None: the controller) may open; the rest must not."""
+    """The ports of `host` that `source` (None: the controller) may open; the rest must not.
+
+    The controller is in the admin and the client networks. Between hosts both ends filter:
+    a host may only open what its roles need (app -> db, app -> redis, front -> app)."""
     groups = set(deployed.state.host(host).groups)
-    source_groups = set(deployed.state.host(source).groups) if source else set()
-    ports: set[int] = set()
     if source is None:
-        ports.add(22)  # the controller is the admin network
-        if "securechat_front" in groups:
-            ports |= {80, 443}  # and inside the client network
-        return ports
-    if "securechat_front" in groups:
-        ports |= {80, 443}  # every lab host is inside the client network
-    if "securechat_db" in groups and "securechat_app" in source_groups:
-        ports.add(3306)
-    if "securechat_redis" in groups and "securechat_app" in source_groups:
-        ports.add(6379)
-    if "securechat_app" in groups and "securechat_front" in source_groups:
+        return {22, 80, 443} if "securechat_front" in groups else {22}
+    source_groups = set(deployed.state.host(source).groups)
+    ports: set[int] = set()
+    if "securechat_app" in source_groups:
+        ports |= {3306} if "securechat_db" in groups else set()
+        ports |= {6379} if "securechat_redis" in groups else set()
+    # An app host that is also a front listens on 127.0.0.1 only.
+    if {"securechat_app"} <= groups - {"securechat_front"} and "securechat_front" in source_groups:
         ports.add(APP_PORT)
     return ports
 
