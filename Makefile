@@ -129,3 +129,9 @@ docker-test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) app/src/*.egg-info
+
+# Our server beside the Node socket.io reference peer, S1 to S6, the ratio table (docs/benchmarks.md;
+# MariaDB on 127.0.0.1:3306, Node 20 and npm). BENCH_ARGS=--quick for a smoke run.
+.PHONY: bench
+bench: $(STAMP)
+	bench/run.sh $(BENCH_ARGS)
