@@ -688,7 +688,7 @@ def details(results: dict[str, dict[str, Any]]) -> str:
 # -- main -------------------------------------------------------------------------------------
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run (< 2 min)")
     parser.add_argument(
@@ -783,6 +783,12 @@ def main() -> None:
     print()
     print(details(results))
     print(f"\nresults: {path}")
+    try:
+        from plot import plot  # noqa: PLC0415 (matplotlib only when plotting)
+
+        print(f"plots: {', '.join(str(p) for p in plot(report, path.with_suffix('')))}")
+    except ImportError as error:
+        print(f"no plots ({error}); pip install -r bench/requirements.txt", file=sys.stderr)
 
 
 if __name__ == "__main__":
