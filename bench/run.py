@@ -65,6 +65,7 @@ class Plan:
         default_factory=lambda: [250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000]
     )
     groups: list[int] = field(default_factory=lambda: [100, 1000])
+    fanout_rates: tuple[int, ...] = (20, 50, 100, 200, 400, 800)
     history_messages: int = 1_000_000
     history_readers: int = 50
     history_ms: int = 8_000
@@ -83,6 +84,7 @@ def quick_plan() -> Plan:
         step_ms=1_500,
         durable_rates=[250, 1000, 4000],
         groups=[100],
+        fanout_rates=(50, 200, 800),
         history_messages=20_000,
         history_readers=20,
         history_ms=2_000,
@@ -443,9 +445,7 @@ def run_scenario(  # noqa: PLR0917
                 params["groups"] = [
                     {
                         **g,
-                        "rates": [
-                            r for r in (20, 50, 100, 200, 400, 800) if r * g["size"] <= 80_000
-                        ],
+                        "rates": [r for r in plan.fanout_rates if r * g["size"] <= 80_000],
                     }
                     for g in fixture.groups
                 ]
@@ -664,7 +664,7 @@ def details(results: dict[str, dict[str, Any]]) -> str:
                     )
                 lossless = [s for s in r["steps"] if s["lost"] == 0]
                 top = max(lossless, key=lambda s: s["rate"], default=None)
-                if top and top is not r.get("best"):
+                if top and top["rate"] != (r.get("best") or {}).get("rate"):
                     add(
                         scenario,
                         kind,
