@@ -45,7 +45,23 @@ def main() -> None:
     parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto is uvloop)")
     parser.add_argument("--http", default="auto", help="uvicorn --http (auto is httptools)")
     parser.add_argument("--json", choices=("std", "orjson"), default="std")
+    parser.add_argument(
+        "--db-pool", type=int, default=0, help="MariaDB pool size, no overflow (0: the server's)"
+    )
     args = parser.parse_args()
+    if args.db_pool:
+        # The server's engine keeps 10 connections and opens up to 20 more per use; a pool as
+        # large as the worker threads (40) never opens one per request.
+        import securechat.db.engine as engine_module  # noqa: PLC0415
+
+        original = engine_module.create_engine
+
+        def sized(url: Any, **options: Any) -> Any:
+            if not str(url).startswith("sqlite"):
+                options.update(pool_size=args.db_pool, max_overflow=0)
+            return original(url, **options)
+
+        engine_module.create_engine = sized
     if args.json == "orjson":
         socketio.packet.Packet.json = OrjsonCodec
     settings = Settings.from_env()

@@ -98,6 +98,7 @@ class Levers:
     loop: str = "auto"
     http: str = "auto"
     json_codec: str = "std"
+    db_pool: int = 0
 
     def default(self) -> bool:
         return self == Levers()
@@ -105,7 +106,7 @@ class Levers:
     def describe(self) -> str:
         return (
             f"compression {'on' if self.compression else 'off'}, ws {self.ws}, loop {self.loop}, "
-            f"http {self.http}, json {self.json_codec}"
+            f"http {self.http}, json {self.json_codec}, db pool {self.db_pool or 'default'}"
         )
 
 
@@ -239,6 +240,8 @@ def server(
                 levers.http,
                 "--json",
                 levers.json_codec,
+                "--db-pool",
+                str(levers.db_pool),
             ]
             if levers.compression:
                 command.append("--compression")
@@ -717,6 +720,9 @@ def main() -> None:  # noqa: PLR0915
         default="std",
         help="ours: python-socketio's JSON codec",
     )
+    parser.add_argument(
+        "--db-pool", type=int, default=0, help="ours: MariaDB pool size, no overflow (0: default)"
+    )
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="no taskset")
     parser.add_argument(
         "--out",
@@ -734,7 +740,9 @@ def main() -> None:  # noqa: PLR0915
         plan.connections = args.connections
     if not shutil.which("taskset") or (os.cpu_count() or 1) < 2:
         args.pin = False
-    levers = Levers(args.compression == "on", args.ws, args.loop, args.http, args.json_codec)
+    levers = Levers(
+        args.compression == "on", args.ws, args.loop, args.http, args.json_codec, args.db_pool
+    )
 
     # A terminated run still stops its servers and drops its database (the `with` blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
