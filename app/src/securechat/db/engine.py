@@ -20,8 +20,11 @@ def make_engine(database_url: str) -> Engine:
         pool_pre_ping=True,
         hide_parameters=True,  # logs must never carry ciphertext or hashes
         pool_recycle=3600,
-        pool_size=10,
-        max_overflow=20,
+        # Up to 30 connections, all kept: with overflow (10 kept + 20 opened per use) every
+        # request beyond the tenth concurrent one opened and closed a MariaDB connection, which
+        # doubled the CPU per history page and per connect (docs/benchmarks.md, levers).
+        pool_size=30,
+        max_overflow=0,
     )
 
 
