@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -20,7 +21,9 @@ from securechat_bundle.signing import SigningKey
 from securechat_bundle.verify import verify_bundle
 
 pytestmark = pytest.mark.network
-PRIVATE_MARKERS = (b"PRIVATE KEY-----", b"BEGIN PGP PRIVATE KEY BLOCK", b"SECURECHAT_SECRET_KEY=")
+PRIVATE_MARKERS = (b"PRIVATE KEY-----", b"BEGIN PGP PRIVATE KEY BLOCK")
+# A secret key's value: the documentation and templates only name the variable.
+SECRET_VALUE = re.compile(rb"SECURECHAT_(SECRET|AUDIT)_KEY=[\"']?[A-Za-z0-9_\-]{32,}")
 
 
 def test_the_bundle_verifies_and_lists_every_artifact(
@@ -46,6 +49,7 @@ def test_no_secret_and_no_private_key_in_the_bundle(tree: Path) -> None:
         if path.is_file() and path.suffix != ".whl":
             content = path.read_bytes()
             assert not any(marker in content for marker in PRIVATE_MARKERS), path
+            assert SECRET_VALUE.search(content) is None, path
 
 
 @pytest.mark.netns
