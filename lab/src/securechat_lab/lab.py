@@ -14,11 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from securechat_bundle.debian import DebianError, host_mirror
+
 from securechat_lab import hosts, image, inventory, network
 from securechat_lab.bundle import choose_bundle
 from securechat_lab.commands import LabError, log, require, run
 from securechat_lab.layouts import layout
-from securechat_lab.mirror import host_mirror
 from securechat_lab.procs import rooted_at
 from securechat_lab.settings import Settings
 from securechat_lab.sshkey import ensure_key, ssh_command
@@ -90,7 +91,7 @@ def up(
     require(*TOOLS)
     bundle = choose_bundle(bundle_path, fingerprint, settings.dist_dir)
     key = ensure_key(settings.private_key)
-    base = image.base_image(settings.cache_dir, host_mirror())
+    base = image.base_image(settings.cache_dir, _mirror())
     lab = _reserve(settings, name, layout_name)
     log(f"lab {name}: {network.subnet(lab.index)} on bridge {lab.bridge}")
     try:
@@ -128,6 +129,14 @@ def up(
         down(settings, name)
         raise
     return lab
+
+
+def _mirror() -> str:
+    """The Debian mirror of this machine's apt sources, read as the bundle build reads it."""
+    try:
+        return host_mirror()
+    except DebianError as error:
+        raise LabError(str(error)) from error
 
 
 def _check_peers(lab: LabState, key: Path) -> None:

@@ -1,11 +1,12 @@
+"""The build machine's Debian mirror, read from its apt sources (deb822 or one-line)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from securechat_lab.commands import LabError
-from securechat_lab.mirror import host_mirror
+from securechat_bundle.debian import DebianError, host_mirror
 
 
 def test_deb822_sources(tmp_path: Path) -> None:
@@ -27,5 +28,5 @@ def test_one_line_sources(tmp_path: Path) -> None:
 
 def test_no_mirror(tmp_path: Path) -> None:
     (tmp_path / "sources.list").write_text("deb https://packages.example/apt stable main\n")
-    with pytest.raises(LabError, match="no Debian mirror"):
+    with pytest.raises(DebianError, match="no Debian mirror"):
         host_mirror(tmp_path)
