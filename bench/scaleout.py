@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -42,6 +41,7 @@ import pymysql
 from securechat.client.chat import ChatClient
 from securechat.client.events import EventInbox
 from securechat.db.migrate import upgrade
+from servers import wait_healthy
 
 KDF_ITERATIONS = 1000  # cheap accounts: the bench measures relaying, not logins
 PASSWORD = "bench password, not secret"  # noqa: S105 (throwaway accounts)
@@ -160,20 +160,6 @@ def servers(count: int, env: dict[str, str], logs: Path) -> Iterator[list[str]]:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url + "/api/v1/health", timeout=1) as answer:  # noqa: S310
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"the server did not start:\n{log.read_text(errors='replace')}")
 
 
 @contextmanager
