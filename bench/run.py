@@ -509,35 +509,27 @@ def common_step(
     return done_o[max(rates)], done_p[max(rates)]
 
 
+# Scenarios reported as one number each: metric, result key, target, higher is better.
+SINGLE_VALUE = {
+    "S1": ("KB per idle connection", "kb_per_connection", "at most 1.0x", False),
+    "S2": ("connects per second", "per_second", "at least 0.8x", True),
+    "S6": ("history pages per second", "per_second", "at least 1.0x", True),
+}
+
+
 def rows(results: dict[str, dict[str, Any]]) -> list[Row]:
     def get(scenario: str, kind: str) -> dict[str, Any] | None:
         return results.get(scenario, {}).get(kind)
 
+    def single(scenario: str) -> list[Row]:
+        if scenario not in results:
+            return []
+        metric, key, target, higher = SINGLE_VALUE[scenario]
+        o, p = get(scenario, "ours"), get(scenario, "peer")
+        return [Row(scenario, metric, o and o[key], p and p[key], target, higher)]
+
     out: list[Row] = []
-    if "S1" in results:
-        o, p = get("S1", "ours"), get("S1", "peer")
-        out.append(
-            Row(
-                "S1",
-                "KB per idle connection",
-                o and o["kb_per_connection"],
-                p and p["kb_per_connection"],
-                "at most 1.0x",
-                False,
-            )
-        )
-    if "S2" in results:
-        o, p = get("S2", "ours"), get("S2", "peer")
-        out.append(
-            Row(
-                "S2",
-                "connects per second",
-                o and o["per_second"],
-                p and p["per_second"],
-                "at least 0.8x",
-                True,
-            )
-        )
+    out += single("S1") + single("S2")
     for scenario, target, what in (
         ("S3", "at least 0.7x", "messages/s with p99 < 50 ms"),
         ("S5", "at least 1.5x", "durable messages/s, p99 < 50 ms"),
@@ -578,18 +570,7 @@ def rows(results: dict[str, dict[str, Any]]) -> list[Row]:
                     False,
                 )
             )
-    if "S6" in results:
-        o, p = get("S6", "ours"), get("S6", "peer")
-        out.append(
-            Row(
-                "S6",
-                "history pages per second",
-                o and o["per_second"],
-                p and p["per_second"],
-                "at least 1.0x",
-                True,
-            )
-        )
+    out += single("S6")
     return out
 
 
