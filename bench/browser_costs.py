@@ -184,19 +184,23 @@ def chromium_pids() -> list[int]:
     return found
 
 
-def chromium_pss_kib() -> int:
-    """Proportional set size of all Chromium processes (shared pages counted once)."""
-    total = 0
+def chromium_pss_kib() -> tuple[int, int]:
+    """Proportional set size (shared pages counted once) of all Chromium processes, and of
+    its renderers alone (where the page's JS heap lives; the browser process keeps Blobs)."""
+    total = renderers = 0
     for pid in chromium_pids():
         try:
             rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue  # the process ended meanwhile
         for line in rollup.splitlines():
             if line.startswith("Pss:"):
                 total += int(line.split()[1])
+                if b"--type=renderer" in command:
+                    renderers += int(line.split()[1])
                 break
-    return total
+    return total, renderers
 
 
 class PeakMemory:
@@ -204,17 +208,23 @@ class PeakMemory:
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
-        self.before_kib = 0
-        self.peak_kib = 0
+        self.before_kib = self.peak_kib = 0
+        self.renderer_before_kib = self.renderer_peak_kib = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        total, renderers = chromium_pss_kib()
+        self.peak_kib = max(self.peak_kib, total)
+        self.renderer_peak_kib = max(self.renderer_peak_kib, renderers)
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak_kib = max(self.peak_kib, chromium_pss_kib())
+            self._sample()
 
     def __enter__(self) -> Self:
-        self.before_kib = self.peak_kib = chromium_pss_kib()
+        self.before_kib, self.renderer_before_kib = chromium_pss_kib()
+        self._sample()
         self._thread.start()
         return self
 
@@ -226,7 +236,7 @@ class PeakMemory:
     ) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_kib = max(self.peak_kib, chromium_pss_kib())
+        self._sample()
 
 
 # -- statistics ----------------------------------------------------------------------------
@@ -305,6 +315,8 @@ def file_runs(step: Callable[[], dict[str, Any]], plan: Plan) -> list[dict[str, 
                 "js_heap_after_gc_mib": mib(got["heapAfter"]),
                 "chromium_pss_before_mib": round(memory.before_kib / 1024, 1),
                 "chromium_pss_peak_mib": round(memory.peak_kib / 1024, 1),
+                "renderer_pss_before_mib": round(memory.renderer_before_kib / 1024, 1),
+                "renderer_pss_peak_mib": round(memory.renderer_peak_kib / 1024, 1),
             }
         )
     return runs
@@ -422,16 +434,18 @@ def table(results: dict[str, Any]) -> str:
         ("epoch key unwrap", results["unwrap"]),
     ]
     width = max(len(label) for label, _ in rows)
-    lines = [f"{'operation':<{width}}  {'n':>5}  {'mean ms':>8}  {'p50 ms':>8}  {'p99 ms':>8}"]
+    header = f"{'operation':<{width}}  {'n':>5}  {'mean ms':>8}  {'p50 ms':>8}  {'p99 ms':>8}"
+    lines = [f"{header}  {'min ms':>8}"]
     for label, row in rows:
         lines.append(
             f"{label:<{width}}  {row['n']:>5}  {row['mean_ms']:>8.3f}"
-            f"  {row['p50_ms']:>8.3f}  {row['p99_ms']:>8.3f}"
+            f"  {row['p50_ms']:>8.3f}  {row['p99_ms']:>8.3f}  {row['min_ms']:>8.3f}"
         )
     lines.append("")
     lines.append(
         "file run   MiB  encrypt s  MiB/s  decrypt s  MiB/s"
-        "  JS heap MiB: before, peak enc, peak dec, after gc  Chromium PSS MiB: before, peak"
+        "  JS heap MiB: before, peak enc, peak dec, after gc"
+        "  PSS MiB before, peak: Chromium; its renderer"
     )
     for number, run in enumerate(results["file"], 1):
         heap = (
@@ -441,7 +455,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"{number:>8}  {run['mib']:>5}  {run['encrypt_s']:>9.2f}  {run['encrypt_mib_per_s']:>5}"
             f"  {run['decrypt_s']:>9.2f}  {run['decrypt_mib_per_s']:>5}  {heap:<48}"
-            f"  {run['chromium_pss_before_mib']}, {run['chromium_pss_peak_mib']}"
+            f"  {run['chromium_pss_before_mib']}, {run['chromium_pss_peak_mib']};"
+            f" {run['renderer_pss_before_mib']}, {run['renderer_pss_peak_mib']}"
         )
     parts = results["file_components_mib_per_s"]
     lines.append(
