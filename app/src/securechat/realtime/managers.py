@@ -1,11 +1,14 @@
 """Socket.IO client managers: who is in which room, and how emits reach them.
 
-`LocalManager` keeps the rooms of one process. `RedisManager` is python-socketio's
-`AsyncRedisManager`: every emit to a room is also published on a Redis channel, and every
-process delivers it to its own sockets in that room, so rooms span the processes. It publishes
-differently, though: python-socketio sends each emit on a connection of its own from a pool of
-100, and fails (then leaks the pool) when more emits are in flight; `RedisManager` queues them
-and sends whatever is waiting in one pipeline on one connection, in order.
+Both deliver an emit to this process's sockets through `DeliveringManager` (`delivery.py`),
+without an asyncio task per recipient, and check the sockets' pings in one pass
+(`MonitoringManager`, `liveness.py`). `LocalManager` keeps the rooms of one process.
+`RedisManager` is python-socketio's `AsyncRedisManager`: every emit to a room is also published
+on a Redis channel, and every process delivers it to its own sockets in that room, so rooms span
+the processes. It publishes differently, though: python-socketio sends each emit on a connection
+of its own from a pool of 100, and fails (then leaks the pool) when more emits are in flight;
+`RedisManager` queues them and sends whatever is waiting in one pipeline on one connection, in
+order.
 
 Both understand one more thing than python-socketio does: an emit of `DISCONNECT_ROOM`
 disconnects the sockets in the room instead of sending them an event. Through Redis the request
@@ -24,6 +27,9 @@ import socketio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from securechat.realtime.delivery import DeliveringManager
+from securechat.realtime.liveness import MonitoringManager
+
 log = logging.getLogger(__name__)
 # An internal event name: never sent to a client (clients cannot emit server events anyway).
 DISCONNECT_ROOM = "securechat:disconnect-room"
@@ -41,7 +47,7 @@ async def _disconnect_local(manager: Any, namespace: str, room: str) -> None:
             log.exception("disconnecting a socket of a closed room failed")
 
 
-class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
+class LocalManager(DeliveringManager, MonitoringManager):
     async def emit(
         self, event: str, data: Any, namespace: str, room: Any = None, **kwargs: Any
     ) -> None:
@@ -51,7 +57,9 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         await super().emit(event, data, namespace, room=room, **kwargs)
 
 
-class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+# python-socketio's pub/sub manager delivers every emit, its own and the other processes', with
+# `super().emit`: DeliveringManager comes right after it in this class's method order.
+class RedisManager(socketio.AsyncRedisManager, DeliveringManager, MonitoringManager):  # type: ignore[misc]
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self._publisher: Redis | None = None
