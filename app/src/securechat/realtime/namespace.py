@@ -10,9 +10,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import socketio
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from securechat.components import Components
+from securechat.db.models import Block, Member
 from securechat.realtime.hub import NAMESPACE, session_room, user_room
 from securechat.realtime.presence import Changes, PresenceUnavailable
 from securechat.schemas import (
@@ -23,8 +25,9 @@ from securechat.schemas import (
     validate,
 )
 from securechat.security.urls import has_token_in_query
+from securechat.services.accounts import AuthContext
 from securechat.services.blocks import hidden_from
-from securechat.services.conversations import contacts_of, load_member, member_ids
+from securechat.services.conversations import load_member, member_ids
 from securechat.services.errors import ServiceError
 from securechat.services.messages import SendRequest
 
@@ -32,7 +35,7 @@ log = logging.getLogger(__name__)
 Ack = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SocketUser:
     user_id: str
     session_id: str
@@ -59,6 +62,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__(NAMESPACE)
         self._parts = parts
         self._sockets: dict[str, SocketUser] = {}
+        # How many sockets each user has in this process (read by the connect's worker thread).
+        self._users_here: dict[str, int] = {}
         self._presence = parts.presence
         self._announcing: set[asyncio.Task[None]] = set()
 
@@ -75,19 +80,35 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not isinstance(token, str) or not token or len(token) > 256:
             raise refuse("unauthorized", "connect with auth: {token: <session token>}")
         parts = self._parts
+        here = self._users_here
+
+        def check(db: Session) -> tuple[AuthContext, set[str] | None]:
+            ctx = parts.accounts.authenticate(db, token)
+            # A user's first socket here is likely their first anywhere: fetch who is told they
+            # came online in the same transaction, rather than in a second one afterwards.
+            # (`here` is only read in this thread: a dict lookup is atomic.)
+            contacts = None if ctx.user_id in here else visible_contacts(db, ctx.user_id)
+            return ctx, contacts
+
         try:
-            ctx = await parts.db(lambda db: parts.accounts.authenticate(db, token))
+            ctx, contacts = await parts.db(check)
         except ServiceError as error:
             raise refuse(error.code, error.message) from None
         self._sockets[sid] = SocketUser(ctx.user_id, ctx.session_id)
+        here[ctx.user_id] = here.get(ctx.user_id, 0) + 1
         await self.enter_room(sid, user_room(ctx.user_id))
         await self.enter_room(sid, session_room(ctx.session_id))
         if await self._came_online(ctx.user_id, sid):
-            await self._announce(ctx.user_id, "user:online")
+            await self._announce(ctx.user_id, "user:online", contacts)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         user = self._sockets.pop(sid, None)
-        if user is not None and await self._went_offline(user.user_id, sid):
+        if user is None:
+            return
+        left = self._users_here.pop(user.user_id, 1) - 1
+        if left > 0:
+            self._users_here[user.user_id] = left
+        if await self._went_offline(user.user_id, sid):
             await self._announce(user.user_id, "user:offline")
 
     async def on_message_send(self, sid: str, data: Any = None, *_extra: Any) -> Ack:
@@ -157,7 +178,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _presence_list(self, user: SocketUser, data: Any) -> Ack:
         validate(EmptyRequest, data if data is not None else {})
-        contacts = await self._parts.db(lambda db: _visible_contacts(db, user.user_id))
+        contacts = await self._parts.db(lambda db: visible_contacts(db, user.user_id))
         return {"ok": True, "online": await self._presence.online(contacts)}
 
     # Presence is best effort: a failure of its store (Redis) must not refuse or break sockets.
@@ -176,9 +197,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             log.warning("presence: a disconnection not recorded (%s); the next beat will", error)
             return False
 
-    async def _announce(self, user_id: str, event: str) -> None:
+    async def _announce(self, user_id: str, event: str, contacts: set[str] | None = None) -> None:
         try:
-            contacts = await self._parts.db(lambda db: _visible_contacts(db, user_id))
+            if contacts is None:
+                contacts = await self._parts.db(lambda db: visible_contacts(db, user_id))
             await self._parts.hub.to_users(event, {"user_id": user_id}, contacts)
         except Exception:
             log.exception("presence: announcing %s failed", event)
@@ -240,6 +262,22 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 log.exception("session sweep failed; retrying at the next interval")
 
 
-def _visible_contacts(db: Session, user_id: str) -> set[str]:
-    """Who may see this user's presence: people sharing a conversation, minus blocks."""
-    return contacts_of(db, user_id) - hidden_from(db, user_id)
+def visible_contacts(db: Session, user_id: str) -> set[str]:
+    """Who may see this user's presence: people sharing a conversation, minus blocks either way.
+
+    `contacts_of(...) - hidden_from(...)` in one query instead of two."""
+    shared = select(Member.conversation_id).where(Member.user_id == user_id)
+    hidden = union(
+        select(Block.blocked_id).where(Block.blocker_id == user_id),
+        select(Block.blocker_id).where(Block.blocked_id == user_id),
+    )
+    rows = db.scalars(
+        select(Member.user_id)
+        .where(
+            Member.conversation_id.in_(shared),
+            Member.user_id != user_id,
+            Member.user_id.not_in(hidden),
+        )
+        .distinct()
+    )
+    return set(rows)
