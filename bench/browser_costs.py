@@ -1,6 +1,6 @@
 """Browser-side costs of the client's cryptography, measured in Chromium (issue #8).
 
-    .venv/bin/python bench/browser_costs.py             # about a minute
+    .venv/bin/python bench/browser_costs.py             # about half a minute
     .venv/bin/python bench/browser_costs.py --quick     # smaller file, fewer repetitions
 
 A real `securechat serve` (fresh SQLite database, loopback) serves the browser client's ES
@@ -367,7 +367,7 @@ def run_steps(run: Callable[..., Any], plan: Plan) -> dict[str, Any]:
     page_summary = summary(history["ms"])
     return {
         "user_agent": info["userAgent"],
-        "timer_resolution_ms": info["resolutionMs"],
+        "timer_resolution_ms": round(info["resolutionMs"], 4),
         "cross_origin_isolated": info["crossOriginIsolated"],
         "hardware_concurrency": info["hardwareConcurrency"],
         "kdf": {"name": kdf["name"], "iterations": kdf["iterations"], **summary(derived["ms"])},
