@@ -122,8 +122,9 @@ docker-bundle:
 
 # docker/tests: a private dockerd that leaves the host firewall alone, a bundle with images,
 # `docker load`, compose up, securechat-verify, a database restart and kill, nothing left behind
-# (root, docker.io and docker-compose). SECURECHAT_DOCKER_TEST_BUNDLE=<tarball> skips the build.
-docker-test: $(STAMP)
+# (root, docker.io and docker-compose); then playbooks/docker.yml on an air-gapped lab host of the
+# `docker` layout (systemd-container). SECURECHAT_DOCKER_TEST_BUNDLE=<tarball> skips the build.
+docker-test: $(STAMP) $(ANSIBLE_STAMP)
 	cd docker && ../$(BIN)/ruff check tests && ../$(BIN)/ruff format --check tests && ../$(BIN)/mypy
 	cd docker && ../$(BIN)/pytest -v $(PYTEST_ARGS)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from securechat_lab.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from securechat_lab.layouts import LAYOUTS
-from securechat_lab.nspawn import command, netplan_configured
+from securechat_lab.layouts import LAYOUTS, runs_containers
+from securechat_lab.nspawn import CONTAINER_OPTIONS, command, netplan_configured
 from securechat_lab.settings import Settings
 
 
@@ -66,3 +66,14 @@ def test_nspawn_command(tmp_path: Path) -> None:
     (tmp_path / "etc" / "netplan").mkdir(parents=True)
     (tmp_path / "etc" / "netplan" / "60-securechat.yaml").write_text("network: {}\n")
     assert netplan_configured(tmp_path)
+
+
+def test_only_a_docker_host_may_run_containers(tmp_path: Path) -> None:
+    plain = command(tmp_path, "chat1-3", "chat1", "sclab3")
+    docker = command(tmp_path, "docker1-3", "docker1", "sclab3", containers=True)
+    assert not set(CONTAINER_OPTIONS) & set(plain)
+    assert set(CONTAINER_OPTIONS) <= set(docker)
+    assert [spec.name for spec in LAYOUTS["docker"] if runs_containers(spec.groups)] == ["docker1"]
+    for name, hosts in LAYOUTS.items():
+        if name != "docker":
+            assert not any(runs_containers(spec.groups) for spec in hosts)

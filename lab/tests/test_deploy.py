@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import secrets
 import shlex
 import shutil
@@ -31,7 +30,9 @@ import pytest
 from securechat.client.chat import ChatClient
 
 from securechat_lab import lab
+from securechat_lab import playbook as playbooks
 from securechat_lab.bundle import newest_bundle, read_fingerprint
+from securechat_lab.playbook import changed_hosts
 from securechat_lab.settings import Settings
 from securechat_lab.sshkey import ssh_command
 from securechat_lab.state import LabState
@@ -43,10 +44,7 @@ pytestmark = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = REPO / ".venv-ansible" / "bin" / "ansible-playbook"
 VERIFY = REPO / ".venv" / "bin" / "securechat-verify"
-LOGS = REPO / "artifacts" / "lab"
-RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 APP_PORT = 8000
 PORTS = (22, 80, 443, 3306, 6379, APP_PORT)
 
@@ -86,19 +84,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def run_playbook(
     deployment: Deployment, log_name: str, *extra: str, name: str = "site.yml"
 ) -> subprocess.CompletedProcess[str]:
-    """Run playbooks/<name> against the lab; its output goes to artifacts/lab/<log_name>.log."""
-    LOGS.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(deployment.inventory), f"playbooks/{name}", *extra],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
-        timeout=1800,
-    )
-    (LOGS / f"{log_name}.log").write_text(result.stdout + result.stderr)
-    return result
+    return playbooks.run_playbook(deployment.inventory, log_name, *extra, name=name)
 
 
 def playbook(deployment: Deployment, log_name: str, *extra: str) -> str:
@@ -106,11 +92,6 @@ def playbook(deployment: Deployment, log_name: str, *extra: str) -> str:
     result = run_playbook(deployment, log_name, *extra)
     assert result.returncode == 0, f"{log_name}: rc {result.returncode}\n{result.stdout[-6000:]}"
     return result.stdout
-
-
-def changed_hosts(output: str) -> dict[str, int]:
-    recap = output[output.rindex("PLAY RECAP") :]
-    return {host: int(changed) for host, changed, _, _ in RECAP.findall(recap) if changed != "0"}
 
 
 def deploy(settings: Settings, layout: str, bundle: tuple[Path, str]) -> Iterator[Deployment]:

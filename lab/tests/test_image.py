@@ -63,3 +63,15 @@ def test_each_host_gets_its_own_identity(tmp_path: Path) -> None:
     assert (tmp_path / "app1/etc/ssh/ssh_host_ed25519_key").read_bytes() != (
         tmp_path / "db1/etc/ssh/ssh_host_ed25519_key"
     ).read_bytes()
+
+
+def test_a_docker_host_remounts_its_cgroups_writable_at_every_boot(tmp_path: Path) -> None:
+    tree = fake_debootstrap_tree(tmp_path / "docker1")
+    image.allow_containers(tree)
+    image.allow_containers(tree)  # idempotent
+    units = tree / "etc/systemd/system"
+    unit = (units / image.CGROUPS_UNIT).read_text()
+    assert "mount -o remount,bind,rw" in unit
+    assert "Before=sysinit.target containerd.service docker.service" in unit
+    link = units / "sysinit.target.wants" / image.CGROUPS_UNIT
+    assert link.readlink() == Path("/etc/systemd/system") / image.CGROUPS_UNIT

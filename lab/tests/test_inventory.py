@@ -98,6 +98,14 @@ def test_site_variables_follow_the_contract(tmp_path: Path) -> None:
     )
 
 
+def test_the_docker_layout_is_a_docker_host_that_fronts_the_site(tmp_path: Path) -> None:
+    directory = write_lab(tmp_path, "docker")
+    hosts = yaml.safe_load((directory / "hosts.yml").read_text())
+    assert hosts["all"]["children"] == {"docker_hosts": {"hosts": {"docker1": {}}}}
+    site = yaml.safe_load((directory / "group_vars" / "all.yml").read_text())
+    assert site["securechat_public_url"] == "https://10.231.7.11"
+
+
 def test_without_a_bundle_the_bundle_variables_are_left_out(tmp_path: Path) -> None:
     directory = write_lab(tmp_path, "single")
     text = (directory / "group_vars" / "all.yml").read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from securechat_lab import nspawn, runfile
 from securechat_lab.commands import LabError
+from securechat_lab.layouts import runs_containers
 from securechat_lab.network import PREFIX
 from securechat_lab.sshkey import ssh_ready
 from securechat_lab.state import HostState, LabState
@@ -35,6 +36,8 @@ def start(lab: LabState, host: HostState) -> None:
         "--runfile", str(path),
     ]
     # fmt: on
+    if runs_containers(host.groups):
+        command.append("--containers")
     with lab.logfile(host.name).open("ab") as log:
         subprocess.run(
             ["setsid", "-f", *command],

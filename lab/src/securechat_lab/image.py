@@ -74,8 +74,17 @@ def _prepare_base(tree: Path) -> None:
     (tree / "var" / "lib" / "dbus" / "machine-id").unlink(missing_ok=True)
 
 
-def make_host_tree(base: Path, tree: Path, hostname: str, address: str, public_key: Path) -> None:
-    """A copy of `base` at `tree` with its own name, machine-id, host keys and root's key."""
+def make_host_tree(
+    base: Path,
+    tree: Path,
+    hostname: str,
+    address: str,
+    public_key: Path,
+    *,
+    containers: bool = False,
+) -> None:
+    """A copy of `base` at `tree` with its own name, machine-id, host keys and root's key;
+    with `containers`, able to run Docker containers."""
     if tree.exists():
         raise LabError(f"{tree} exists already: `securechat-lab down` the lab that owns it")
     tree.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +94,41 @@ def make_host_tree(base: Path, tree: Path, hostname: str, address: str, public_k
     # --reflink=auto: instant on btrfs/xfs, a plain copy elsewhere (a few seconds).
     run("cp", "-a", "--reflink=auto", str(base), str(partial), timeout=600)
     personalize(partial, hostname, address, public_key)
+    if containers:
+        allow_containers(partial)
     partial.rename(tree)
+
+
+# A real Docker host has writable cgroup hierarchies; nspawn mounts the (v1) hierarchies of
+# the host read-only in the container, and remounts them so at every boot. runc creates one
+# cgroup per container: make the bind mounts writable again, before containerd and dockerd.
+CGROUPS_UNIT: Final = "securechat-lab-cgroups.service"
+CGROUPS_UNIT_TEXT: Final = """\
+# Written by securechat-lab: lets Docker run in this lab host (a real host needs none of it).
+[Unit]
+Description=securechat-lab: writable cgroup hierarchies for Docker
+DefaultDependencies=no
+Before=sysinit.target containerd.service docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$d"; done'
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+
+def allow_containers(tree: Path) -> None:
+    """Let the host run Docker containers: its cgroup hierarchies writable at every boot."""
+    units = tree / "etc" / "systemd" / "system"
+    wants = units / "sysinit.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (units / CGROUPS_UNIT).write_text(CGROUPS_UNIT_TEXT)
+    link = wants / CGROUPS_UNIT
+    link.unlink(missing_ok=True)
+    link.symlink_to(f"/etc/systemd/system/{CGROUPS_UNIT}")
 
 
 def personalize(tree: Path, hostname: str, address: str, public_key: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Final
 import yaml
 
 from securechat_lab.bundle import BundleChoice
-from securechat_lab.layouts import FRONT, GROUPS
+from securechat_lab.layouts import FRONTS, GROUPS
 from securechat_lab.network import PREFIX, controller_address, subnet
 from securechat_lab.sshkey import COMMON_ARGS
 
@@ -65,9 +65,9 @@ def hosts_document(hosts: list[InventoryHost], private_key: Path) -> dict[str, A
 def site_document(
     hosts: list[InventoryHost], index: int, bundle: BundleChoice | None, verify_command: Path
 ) -> dict[str, Any]:
-    fronts = [host for host in hosts if FRONT in host.groups]
+    fronts = [host for host in hosts if set(FRONTS) & set(host.groups)]
     if not fronts:
-        raise ValueError("a lab layout needs a securechat_front host")
+        raise ValueError(f"a lab layout needs a host in one of {', '.join(FRONTS)}")
     front = fronts[0].address
     site: dict[str, Any] = {
         "securechat_public_url": f"https://{front}",

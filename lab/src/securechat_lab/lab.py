@@ -19,7 +19,7 @@ from securechat_bundle.debian import DebianError, host_mirror
 from securechat_lab import hosts, image, inventory, network
 from securechat_lab.bundle import choose_bundle
 from securechat_lab.commands import LabError, log, require, run
-from securechat_lab.layouts import layout
+from securechat_lab.layouts import layout, runs_containers
 from securechat_lab.procs import rooted_at
 from securechat_lab.settings import Settings
 from securechat_lab.sshkey import ensure_key, ssh_command
@@ -103,7 +103,12 @@ def up(
         for host in lab.hosts:
             log(f"{host.name}: copying the base image")
             image.make_host_tree(
-                base, lab.tree(host.name), host.name, host.address, key.with_suffix(".pub")
+                base,
+                lab.tree(host.name),
+                host.name,
+                host.address,
+                key.with_suffix(".pub"),
+                containers=runs_containers(host.groups),
             )
         for host in lab.hosts:
             hosts.start(lab, host)

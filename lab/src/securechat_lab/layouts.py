@@ -9,13 +9,22 @@ FRONT: Final = "securechat_front"
 APP: Final = "securechat_app"
 DB: Final = "securechat_db"
 REDIS: Final = "securechat_redis"
-GROUPS: Final = (FRONT, APP, DB, REDIS)
+# The Docker deployment's group (playbooks/docker.yml): its hosts may run containers.
+DOCKER: Final = "docker_hosts"
+GROUPS: Final = (FRONT, APP, DB, REDIS, DOCKER)
+# Groups whose host serves the chat's https front (and so names the site's public URL).
+FRONTS: Final = (FRONT, DOCKER)
 
 
 @dataclass(frozen=True)
 class HostSpec:
     name: str
     groups: tuple[str, ...]
+
+
+def runs_containers(groups: tuple[str, ...] | list[str]) -> bool:
+    """Whether a host of these groups must be able to run Docker containers."""
+    return DOCKER in groups
 
 
 LAYOUTS: Final[dict[str, tuple[HostSpec, ...]]] = {
@@ -27,6 +36,7 @@ LAYOUTS: Final[dict[str, tuple[HostSpec, ...]]] = {
         HostSpec("app2", (APP,)),
         HostSpec("db1", (DB, REDIS)),
     ),
+    "docker": (HostSpec("docker1", (DOCKER,)),),
 }
 
 

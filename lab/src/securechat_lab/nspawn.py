@@ -22,7 +22,16 @@ POWEROFF_TIMEOUT: Final = 30.0  # seconds systemd gets to stop every unit
 INTERFACE: Final = "host0"
 
 
-def command(tree: Path, machine: str, hostname: str, bridge: str) -> list[str]:
+# What a host that runs Docker containers needs beyond nspawn's defaults. dockerd and runc make
+# cgroups, mounts, veths and device nodes: every capability, and the system calls nspawn's
+# filter refuses (keyrings for runc's session keyring, bpf for the device cgroup of v2).
+CONTAINER_OPTIONS: Final = ("--capability=all", "--system-call-filter=@keyring bpf")
+
+
+def command(
+    tree: Path, machine: str, hostname: str, bridge: str, *, containers: bool = False
+) -> list[str]:
+    options = list(CONTAINER_OPTIONS) if containers else []
     return [
         "systemd-nspawn",
         "--quiet",
@@ -36,6 +45,7 @@ def command(tree: Path, machine: str, hostname: str, bridge: str) -> list[str]:
         "--resolv-conf=off",  # the tree's own (no resolver), not this machine's
         "--link-journal=no",
         "--console=read-only",  # boot messages go to the host's log file
+        *options,
     ]
 
 

@@ -41,6 +41,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--address", required=True)
     parser.add_argument("--prefix", type=int, default=24)
     parser.add_argument("--runfile", type=Path, required=True)
+    parser.add_argument("--containers", action="store_true", help="the host runs Docker")
     return parser.parse_args(argv)
 
 
@@ -54,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     me = Proc.of(os.getpid())
-    command = nspawn.command(args.tree, args.machine, args.hostname, args.bridge)
+    command = nspawn.command(
+        args.tree, args.machine, args.hostname, args.bridge, containers=args.containers
+    )
     boots = 0
     recorded: Proc | None = None  # the current container's PID 1, once seen
     while not stopping:
