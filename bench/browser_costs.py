@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -497,6 +498,8 @@ def main() -> None:
         )
         return
 
+    # A terminated run still closes Chromium and stops its server (the `with` blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="securechat-browser-") as tmp, serve(Path(tmp)) as url:
