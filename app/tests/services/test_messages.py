@@ -20,7 +20,13 @@ from securechat.schemas import Envelope, validate
 from securechat.services import clock
 from securechat.services.accounts import AuthContext
 from securechat.services.errors import ServiceError
-from securechat.services.messages import MessageService, SendRequest, Stored, store_batch
+from securechat.services.messages import (
+    MessageService,
+    SendRequest,
+    Stored,
+    _iso_from_text,
+    store_batch,
+)
 
 MAX_CIPHERTEXT = 4096
 
@@ -354,3 +360,40 @@ def test_sync_answers_only_the_callers_conversations(world: World) -> None:
         answer = MessageService().sync(db, context(alice), {mine: 1, theirs: 0}, limit=10)
     assert list(answer["conversations"]) == [mine]
     assert [m["seq"] for m in answer["conversations"][mine]["messages"]] == [2]
+
+
+@pytest.mark.parametrize("microsecond", [0, 7000, 999000])
+def test_history_times_read_as_text_are_the_acks_times(world: World, microsecond: int) -> None:
+    alice, bob = world.user(), world.user()
+    cid = world.conversation([alice, bob])
+    moment = clock.now().replace(microsecond=microsecond)
+    with world.sessions.begin() as db:
+        db.add(
+            Message(
+                conversation_id=cid,
+                seq=1,
+                message_id=str(uuid.uuid4()),
+                sender_id=alice,
+                sender_key_version=1,
+                epoch=1,
+                nonce=b"n" * 12,
+                ciphertext=b"c" * 16,
+                signature=b"s" * 64,
+                server_time=moment,
+            )
+        )
+    [message] = world.history(bob, cid)["messages"]
+    assert message["server_time"] == clock.iso(moment)
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2026-11-25 16:48:31.123", "2026-11-25T16:48:31.123Z"),
+        ("2026-11-25 16:48:31.123999", "2026-11-25T16:48:31.123Z"),
+        ("2026-11-25 16:48:31", "2026-11-25T16:48:31.000Z"),
+        ("2026-11-25T16:48:31.5", "2026-11-25T16:48:31.500Z"),
+    ],
+)
+def test_times_as_text(text: str, iso: str) -> None:
+    assert _iso_from_text(text) == iso
