@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import os
 import uuid
 from typing import Any
 
@@ -168,6 +170,49 @@ def test_history_query_validation(
     response = api.get(f"/api/v1/conversations/{body['id']}/messages{query}", headers=alice.headers)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_history_over_http(api: TestClient, people: tuple[Party, Party, Party]) -> None:
+    alice, bob, carol = people
+    body = creation(alice, [alice, bob])
+    api.post("/api/v1/conversations", json=body, headers=alice.headers)
+    acks = []
+    for _ in range(3):
+        envelope = {
+            "v": 1,
+            "suite": "p256-v1",
+            "conversation_id": body["id"],
+            "epoch": 1,
+            "message_id": str(uuid.uuid4()),
+            "sender_id": alice.user_id,
+            "sender_key_version": 1,
+            "nonce": base64.b64encode(os.urandom(12)).decode(),
+            "ciphertext": base64.b64encode(os.urandom(40)).decode(),
+            "signature": base64.b64encode(os.urandom(64)).decode(),
+        }
+        sent = api.post(
+            f"/api/v1/conversations/{body['id']}/messages", json=envelope, headers=alice.headers
+        )
+        assert sent.status_code == 201, sent.text
+        acks.append(
+            {**envelope, "seq": sent.json()["seq"], "server_time": sent.json()["server_time"]}
+        )
+    url = f"/api/v1/conversations/{body['id']}/messages"
+    page = api.get(url + "?limit=2", headers=bob.headers)
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "application/json"
+    assert page.json() == {"messages": acks[1:], "has_more": True}
+    assert api.get(url + "?before=2", headers=bob.headers).json() == {
+        "messages": acks[:1],
+        "has_more": False,
+    }
+    stranger = api.get(url, headers=carol.headers)
+    assert stranger.status_code == 404
+    assert stranger.json()["error"]["code"] == "not_found"
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        refused = api.get(url + "?limit=0", headers=headers)  # authentication comes first
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "unauthorized"
 
 
 def test_sync_validation(api: TestClient, people: tuple[Party, Party, Party]) -> None:
