@@ -101,17 +101,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         _count(self._sessions_here, ctx.session_id, 1)
         await self.enter_room(sid, user_room(ctx.user_id))
         await self.enter_room(sid, session_room(ctx.session_id))
-        self._forget_environ(sid)
         if await self._came_online(ctx.user_id, sid):
             await self._announce(ctx.user_id, "user:online", contacts)
-
-    def _forget_environ(self, sid: str) -> None:
-        """python-socketio keeps every socket's handshake environ (about 5 KB, an eighth of an
-        idle socket) for connects to other namespaces; there are none, and we read it no more."""
-        environs = self.server.environ
-        eio_sid = self.server.manager.eio_sid_from_sid(sid, NAMESPACE)
-        if eio_sid in environs:
-            environs[eio_sid] = {}
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         user = self._sockets.pop(sid, None)
