@@ -3,7 +3,7 @@ lever differs from the server's defaults (otherwise it starts `securechat serve`
 
     python bench/ours_server.py --port 8000 [--compression] [--ws wsproto] [--loop asyncio]
                                 [--http h11] [--json orjson] [--delivery upstream]
-                                [--monitor engineio] [--ws-ping 0]
+                                [--monitor engineio] [--ws-ping 20]
 
 Settings come from SECURECHAT_* as for `securechat serve`; the application is the same
 `create_app(settings)`; only uvicorn's options and python-socketio's JSON codec change, or one
@@ -22,6 +22,7 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 import socketio
@@ -46,7 +47,7 @@ class OrjsonCodec:
         return orjson.loads(data)
 
 
-def log_full_collections() -> None:
+def log_full_collections(*, types: bool) -> None:
     """Print how long each collection of the oldest generation takes: a profile of the idle server
     attributes that time to whichever line happened to allocate when it started."""
     started: list[float] = []
@@ -64,6 +65,9 @@ def log_full_collections() -> None:
                 file=sys.stderr,
                 flush=True,
             )
+            if types:
+                kinds = Counter(type(o).__qualname__ for o in gc.get_objects(2))
+                print(f"gc: kept {kinds.most_common(25)}", file=sys.stderr, flush=True)
 
     gc.callbacks.append(measure)
 
@@ -95,15 +99,18 @@ def main() -> None:
     parser.add_argument(
         "--ws-ping",
         type=float,
-        default=20.0,
-        help="uvicorn's WebSocket protocol pings, seconds (its default 20; 0: none)",
+        default=0.0,
+        help="uvicorn's WebSocket protocol pings, seconds (0: none, as `securechat serve`)",
     )
     parser.add_argument(
         "--gc-log", action="store_true", help="log every full garbage collection (time, objects)"
     )
+    parser.add_argument(
+        "--gc-types", action="store_true", help="with --gc-log: the commonest kinds of object kept"
+    )
     args = parser.parse_args([*sys.argv[1:], *shlex.split(os.environ.get("BENCH_OURS_ARGS", ""))])
     if args.gc_log:
-        log_full_collections()
+        log_full_collections(types=args.gc_types)
     if args.delivery == "upstream":
         from securechat.realtime.delivery import DeliveringManager  # noqa: PLC0415
 

@@ -107,6 +107,9 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
         # Compression costs memory and CPU per connection; envelopes are ciphertext anyway.
         ws_per_message_deflate=False,
+        # No WebSocket-level pings: Engine.IO pings every socket already (and drops the silent
+        # ones); a second ping per socket doubled an idle server's work (docs/benchmarks.md, S1).
+        ws_ping_interval=None,
         server_header=False,
         log_config=uvicorn_log_config(),
         ssl_certfile=ssl_certfile,
