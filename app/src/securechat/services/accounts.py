@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,23 @@ class LoginRefusedError(ServiceError):
 
 def unauthorized() -> ServiceError:
     return ServiceError("unauthorized", "missing, invalid or expired session token", status=401)
+
+
+# Every authenticated request runs this: a Core statement built once, run on the session's
+# connection, costs a fraction of the ORM path (docs/benchmarks.md, S6).
+_sessions_table = cast(Table, AuthSession.__table__)
+_users_table = cast(Table, User.__table__)
+_SESSION_OWNER = (
+    select(
+        _sessions_table.c.expires_at,
+        _users_table.c.id,
+        _users_table.c.username,
+        _users_table.c.is_admin,
+        _users_table.c.disabled,
+    )
+    .join_from(_sessions_table, _users_table, _users_table.c.id == _sessions_table.c.user_id)
+    .where(_sessions_table.c.id == bindparam("session_id"))
+)
 
 
 class AccountService:
@@ -130,11 +147,7 @@ class AccountService:
 
     def authenticate(self, db: Session, token: str) -> AuthContext:
         session_id = session_id_for(token)
-        row = db.execute(
-            select(AuthSession.expires_at, User.id, User.username, User.is_admin, User.disabled)
-            .join(User, User.id == AuthSession.user_id)
-            .where(AuthSession.id == session_id)
-        ).first()
+        row = db.connection().execute(_SESSION_OWNER, {"session_id": session_id}).first()
         if row is None or row.disabled or row.expires_at <= clock.now():
             raise unauthorized()
         return AuthContext(row.id, session_id, row.username, row.is_admin)
