@@ -985,7 +985,8 @@ def test_file_vector(js: Js) -> None:
 
 
 def test_file_records_and_sizes(js: Js) -> None:
-    sizes = [0, 1, 65535, 65536, 65537, 3 * 65536, 3 * 65536 + 5]
+    # 16 and 33 records: a whole Blob part of records and one more after two.
+    sizes = [0, 1, 65535, 65536, 65537, 3 * 65536, 3 * 65536 + 5, 16 * 65536, 32 * 65536 + 7]
     out = js(
         """
         const results = [];
@@ -1087,33 +1088,100 @@ def test_decrypt_stream_refuses_hostile_blobs(js: Js) -> None:
         assert result == "CryptoError: decryption failed", name
 
 
-def test_encrypt_file_reads_in_chunks(js: Js) -> None:
-    """encryptFile reads 64 KiB slices of the Blob, never the whole file at once."""
+def test_encrypt_file_reads_one_stream(js: Js) -> None:
+    """encryptFile reads the Blob as one stream, never slices it or reads it whole, and
+    re-frames pieces of any size into the same records as whole-Blob reading."""
     out = js(
-        """
-        const plain = enc.randomBytes(5 * 65536 + 3);
-        const blob = new Blob([plain]);
+        OUTCOME
+        + """
+        const size = 33 * 65536 + 3;
+        const records = 34;
+        const plain = enc.randomBytes(size);
+        const key = enc.randomBytes(32);
+        const nonces = Array.from({length: records}, () => enc.randomBytes(12));
+        // A Blob whose stream() delivers the bytes in pieces of the given sizes, in turn.
+        const piecewise = (bytes, sizes, {error = null} = {}) => {
+          const blob = new Blob([plain]);
+          const cancelled = [];
+          blob.stream = () => {
+            let offset = 0;
+            let turn = 0;
+            return new ReadableStream({
+              pull(controller) {
+                if (offset >= bytes.length) {
+                  if (error) controller.error(new Error(error));
+                  else controller.close();
+                  return;
+                }
+                const n = sizes[turn % sizes.length];
+                turn += 1;
+                controller.enqueue(bytes.slice(offset, offset + n));
+                offset += n;
+              },
+              cancel() { cancelled.push(1); },
+            });
+          };
+          return {blob, cancelled};
+        };
         const slices = [];
-        const original = Blob.prototype.slice;
         const wholeReads = [];
+        const originalSlice = Blob.prototype.slice;
         const originalArrayBuffer = Blob.prototype.arrayBuffer;
+        const blob = new Blob([plain]);
         Blob.prototype.slice = function (...args) {
           slices.push(args);
-          return original.apply(this, args);
+          return originalSlice.apply(this, args);
         };
         blob.arrayBuffer = function () {
           wholeReads.push(1);
           return originalArrayBuffer.call(this);
         };
-        let r;
-        try { r = await files.encryptFile(blob); }
-        finally { Blob.prototype.slice = original; }
-        return {slices, wholeReads: wholeReads.length, size: r.size, ct: r.ciphertextSize};
+        let reference;
+        const progress = [];
+        try {
+          reference = await files.encryptFileWith(blob, {
+            key, nonces, onProgress: (done, total) => progress.push([done, total]),
+          });
+        } finally {
+          Blob.prototype.slice = originalSlice;
+        }
+        const referenceBytes = new Uint8Array(await reference.body.arrayBuffer());
+        const same = {};
+        for (const sizes of [[1, 4093], [7, 65535], [65536], [65537, 3], [1 << 20], [size]]) {
+          const r = await files.encryptFileWith(piecewise(plain, sizes).blob, {key, nonces});
+          same[sizes.join(",")] = r.sha256 === reference.sha256 &&
+            enc.equalBytes(new Uint8Array(await r.body.arrayBuffer()), referenceBytes);
+        }
+        const shorter = piecewise(plain.subarray(0, size - 1), [65536]);
+        // Grown by several pieces, so the stream is still open when the growth is seen.
+        const longer = piecewise(enc.concat(plain, new Uint8Array(4 * 65536)), [65536]);
+        const failing = piecewise(plain.subarray(0, 65536), [65536], {error: "disk gone"});
+        return {
+          slices, wholeReads: wholeReads.length, progress, same,
+          size: reference.size, ct: reference.ciphertextSize, blobSize: referenceBytes.length,
+          sha256: reference.sha256 === sha.sha256Hex(referenceBytes),
+          back: enc.equalBytes(new Uint8Array(await (await files.decryptStream(
+            reference.body, key, reference.sha256)).arrayBuffer()), plain),
+          shorter: await outcome(() => files.encryptFile(shorter.blob)),
+          longer: await outcome(() => files.encryptFile(longer.blob)),
+          failing: await outcome(() => files.encryptFile(failing.blob)),
+          cancelled: longer.cancelled.length,
+        };
         """
     )
-    assert out["slices"] == [[i * 65536, min((i + 1) * 65536, 5 * 65536 + 3)] for i in range(6)]
+    size = 33 * 65536 + 3
+    assert out["slices"] == []
     assert out["wholeReads"] == 0
-    assert out["ct"] == 5 * 65536 + 3 + 6 * 28
+    assert out["progress"] == [[min((i + 1) * 65536, size), size] for i in range(34)]
+    assert all(out["same"].values()), out["same"]
+    assert out["size"] == size
+    assert out["ct"] == out["blobSize"] == size + 34 * 28
+    assert out["sha256"]
+    assert out["back"]
+    assert out["shorter"] == out["longer"] == "Error: the file changed while it was read"
+    assert out["failing"] == "Error: disk gone"
+    # Cancelled, so a File's reader does not stay open after the failure.
+    assert out["cancelled"] == 1
 
 
 # --------------------------------------------------------------------------- SHA-256
