@@ -24,7 +24,7 @@ help:
 	@echo "make locks    regenerate requirements/*.lock (needs the package index)"
 	@echo "make lab      build the bundle, boot lab hosts, deploy with site.yml, verify (LAYOUT=single|distributed|ha)"
 	@echo "make lab-test the deployment tests on lab hosts (single and distributed layouts; root)"
-	@echo "make lab-up   boot air-gapped lab hosts, LAYOUT=single|distributed|ha [LAB_NAME=...] (root)"
+	@echo "make lab-up   boot air-gapped lab hosts, LAYOUT=single|distributed|ha|docker [LAB_NAME=...] (root)"
 	@echo "make lab-down stop a lab and remove all it made, LAB_NAME=... (default: LAYOUT)"
 	@echo "make docker-bundle  the bundle with the Docker images (needs a running Docker Engine)"
 	@echo "make docker-test    the Docker deployment end to end on a private dockerd (root)"
