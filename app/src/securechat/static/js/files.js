@@ -106,7 +106,10 @@ function checkFileKey(key) {
 // record had its own. At most this many records are held as arrays at a time.
 const RECORDS_PER_PART = 16;
 
-/** Pieces of bytes with a running length; `take(n)` removes and returns the first n bytes. */
+/**
+ * Pieces of bytes with a running length; `take(n)` removes and returns the first n bytes (a
+ * view into a piece when they lie in one, else a copy).
+ */
 class ByteQueue {
   constructor() {
     this.pieces = [];
@@ -122,6 +125,19 @@ class ByteQueue {
   }
 
   take(n) {
+    // Most reads fall inside one piece (a Blob's stream delivers up to 2 MiB at a time): a
+    // view of it, no copy. Callers only read what they take.
+    const first = this.pieces[0];
+    if (first !== undefined && first.length - this.head >= n) {
+      const view = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.length) {
+        this.pieces.shift();
+        this.head = 0;
+      }
+      this.length -= n;
+      return view;
+    }
     const out = new Uint8Array(n);
     let filled = 0;
     while (filled < n) {
