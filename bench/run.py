@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -170,12 +171,17 @@ def bench_database() -> Iterator[str]:
         connection.close()
 
 
-def db_pid() -> int | None:
-    for name in ("mariadbd", "mysqld"):
-        found = subprocess.run(["pidof", name], capture_output=True, text=True, check=False)  # noqa: S603, S607
-        if found.stdout.strip():
-            return int(found.stdout.split()[0])
-    return None
+def db_pid(port: int = 3306) -> int | None:
+    """The MariaDB the bench uses: the process listening on 127.0.0.1:<port> in this network
+    namespace (`pidof mariadbd` also finds those of containers and lab hosts on the machine)."""
+    found = subprocess.run(  # noqa: S603
+        ["ss", "-Hltnp", f"src 127.0.0.1:{port}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    match = re.search(r"pid=(\d+)", found.stdout)
+    return int(match.group(1)) if match else None
 
 
 def free_port() -> int:
