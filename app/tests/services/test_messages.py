@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from securechat.db.engine import make_engine, make_session_factory
@@ -397,3 +397,23 @@ def test_history_times_read_as_text_are_the_acks_times(world: World, microsecond
 )
 def test_times_as_text(text: str, iso: str) -> None:
     assert _iso_from_text(text) == iso
+
+
+def test_a_batch_locks_only_its_own_conversations(world: World) -> None:
+    """Another writer (an app process on the same database) holds its conversation's row:
+    a batch over many of the others neither waits for it nor deadlocks with it. On MariaDB an
+    UPDATE … WHERE id IN (a long list) scanned the small table and waited for that row."""
+    with world.sessions() as probe:
+        if probe.get_bind().dialect.name != "mysql":
+            pytest.skip("row locks: MariaDB only (SQLite locks the whole database)")
+    alice, bob = world.user(), world.user()
+    held = world.conversation([alice, bob])
+    mine = [world.conversation([alice, bob]) for _ in range(12)]
+    with world.sessions() as other, world.sessions() as db:
+        other.execute(select(Conversation.id).where(Conversation.id == held).with_for_update())
+        db.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))
+        results = store_batch(db, [send(alice, cid) for cid in mine], MAX_CIPHERTEXT)
+        db.commit()
+        other.rollback()
+    assert [stored(r).message["seq"] for r in results] == [1] * len(mine)
+    assert [world.last_seq(cid) for cid in mine] == [1] * len(mine)

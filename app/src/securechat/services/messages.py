@@ -7,7 +7,6 @@ need, and as few round trips as the rules allow (docs/benchmarks.md, S5 and S6).
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,10 +18,8 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    Update,
     and_,
     bindparam,
-    case,
     exists,
     or_,
     select,
@@ -280,30 +277,22 @@ def _plan(
 
 
 def _advance_sequences(connection: Connection, last_seq: dict[str, int]) -> None:
-    """One UPDATE for every conversation that got messages (their rows are locked)."""
-    moved = sorted(last_seq.items())
-    params: dict[str, Any] = {"ids": [cid for cid, _ in moved]}
-    for index, (cid, seq) in enumerate(moved):
-        params[f"id{index}"] = cid
-        params[f"seq{index}"] = seq
-    connection.execute(_sequence_update(len(moved)), params)
+    """One UPDATE by primary key per conversation that got messages (their rows are locked).
 
-
-@functools.cache
-def _sequence_update(conversations: int) -> Update:
-    """UPDATE … SET last_seq = CASE WHEN id = :id0 THEN :seq0 … END, built once per size."""
-    return (
-        _conversations_table.update()
-        .where(_conversations.id.in_(bindparam("ids", expanding=True)))
-        .values(
-            last_seq=case(
-                *(
-                    (_conversations.id == bindparam(f"id{i}"), bindparam(f"seq{i}"))
-                    for i in range(conversations)
-                )
-            )
-        )
+    Not one UPDATE … CASE … WHERE id IN (…): on a small conversations table MariaDB scans the
+    whole table for a long IN list and locks the rows of other writers' conversations, which
+    deadlocked two app processes sharing a database (bench/scaleout.py)."""
+    connection.execute(
+        _SEQUENCE_UPDATE,
+        [{"cid": cid, "seq": seq} for cid, seq in sorted(last_seq.items())],
     )
+
+
+_SEQUENCE_UPDATE = (
+    _conversations_table.update()
+    .where(_conversations.id == bindparam("cid"))
+    .values(last_seq=bindparam("seq"))
+)
 
 
 def _duplicate(
