@@ -230,7 +230,8 @@ def server(
     log_path = scratch / f"{kind}-{port}.log"
     if kind == "ours":
         env = our_env(database, scratch)
-        if levers.default():
+        # BENCH_OURS_ARGS holds ours_server.py's own switches: only it reads them.
+        if levers.default() and not os.environ.get("BENCH_OURS_ARGS"):
             command = [str(ROOT / ".venv/bin/securechat"), "serve", "--port", str(port)]
         else:
             command = [
