@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from securechat_lab import nspawn, runfile
+from securechat_lab import cgroups, nspawn, runfile
 from securechat_lab.commands import LabError
 from securechat_lab.procs import Proc
 from securechat_lab.runfile import RunInfo
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         stopping = True  # no new boot; `down` powers the current one off
 
     signal.signal(signal.SIGTERM, on_term)
+    cgroups.enter_own(args.machine)
     me = Proc.of(os.getpid())
     command = nspawn.command(
         args.tree, args.machine, args.hostname, args.bridge, containers=args.containers
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         boots += 1
     runfile.write(args.runfile, RunInfo(me, None, recorded, boots))
+    cgroups.remove_own(args.machine)  # the supervisor itself is the last process in it
     return 0
 
 
