@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 import socketio
-import uvicorn
 
 from securechat.client.chat import ChatClient
 from securechat.realtime.managers import LocalManager
 from tests.conftest import TEST_KDF_ITERATIONS, RunningServer, free_port
 from tests.helpers import PASSWORD
-from tests.realtime.conftest import in_conversation
+from tests.realtime.conftest import in_conversation, serving
 
 pytestmark = pytest.mark.slow
 MESSAGES = 12
@@ -91,18 +90,8 @@ async def app() -> AsyncIterator[App]:
         running.sids.append(sid)
         await sio.enter_room(sid, "everyone")
 
-    config = uvicorn.Config(
-        socketio.ASGIApp(sio), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(sio, port):
         yield running
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def connected_client(url: str, inbox: list[Any]) -> socketio.AsyncClient:

@@ -12,11 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
-import uvicorn
 
 from securechat.realtime.liveness import check_sockets
 from securechat.realtime.managers import LocalManager
 from tests.conftest import free_port
+from tests.realtime.conftest import serving
 
 PING_SECONDS = 0.3
 
@@ -48,18 +48,8 @@ async def app() -> AsyncIterator[App]:
     async def disconnect(sid: str, _reason: Any = None) -> None:
         running.disconnected.append(sid)
 
-    config = uvicorn.Config(
-        socketio.ASGIApp(sio), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(sio, port):
         yield running
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def wait_for(condition: Any, seconds: float = 5) -> None:
