@@ -12,9 +12,7 @@ playbook installs lets the chat in and nothing else. The lab is removed at the e
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ import pytest
 from securechat_lab import lab
 from securechat_lab.bundle import read_fingerprint
 from securechat_lab.playbook import ANSIBLE_PLAYBOOK, changed_hosts, run_playbook
+from securechat_lab.probe import probe_command, reachable
 from securechat_lab.settings import Settings
 from securechat_lab.sshkey import ssh_command
 
@@ -111,14 +110,6 @@ def test_a_second_run_changes_nothing(docker_host: DockerHost) -> None:
     assert changed_hosts(docker_playbook(docker_host.inventory, "docker-2-second")) == {}
 
 
-def reachable(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=2).close()
-    except OSError:
-        return False
-    return True
-
-
 def test_only_the_front_and_ssh_are_reachable(docker_host: DockerHost) -> None:
     # The controller is both the admin network (SSH) and a client (80, 443). The app and the
     # database publish nothing: their ports are closed on the host's address.
@@ -126,17 +117,6 @@ def test_only_the_front_and_ssh_are_reachable(docker_host: DockerHost) -> None:
         port for port in (22, 80, 443, 3306, 8000) if reachable(docker_host.address, port)
     }
     assert open_ports == {22, 80, 443}
-
-
-# A connection attempt from inside a container, by its own python3 (the app image has one).
-PROBE = (
-    "import socket, sys\n"
-    "try:\n"
-    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()\n"
-    "except OSError:\n"
-    "    sys.exit(1)\n"
-    "sys.exit(0)\n"
-)
 
 
 def test_no_container_can_open_a_connection_to_the_host(docker_host: DockerHost) -> None:
@@ -152,7 +132,7 @@ def test_no_container_can_open_a_connection_to_the_host(docker_host: DockerHost)
             ssh_command(
                 docker_host.settings.private_key,
                 docker_host.address,
-                f"docker exec {app} python3 -c {shlex.quote(PROBE)} {gateway} 22",
+                f"docker exec {app} {probe_command(gateway, 22)}",  # the app image has python3
             ),
             capture_output=True,
             check=False,

@@ -15,9 +15,7 @@ import asyncio
 import json
 import os
 import secrets
-import shlex
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -33,6 +31,7 @@ from securechat_lab import lab
 from securechat_lab import playbook as playbooks
 from securechat_lab.bundle import newest_bundle, read_fingerprint
 from securechat_lab.playbook import changed_hosts
+from securechat_lab.probe import probe_command, reachable
 from securechat_lab.settings import Settings
 from securechat_lab.sshkey import ssh_command
 from securechat_lab.state import LabState
@@ -216,26 +215,8 @@ def expected_open(deployed: Deployment, host: str, source: str | None) -> set[in
     return ports
 
 
-def reachable_from_controller(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=2).close()
-    except OSError:
-        return False
-    return True
-
-
-# The same connection attempt, run by python3 on a lab host.
-PROBE = (
-    "import socket, sys\n"
-    "try:\n"
-    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()\n"
-    "except OSError:\n"
-    "    sys.exit(1)\n"
-)
-
-
 def reachable_between(deployed: Deployment, source: str, address: str, port: int) -> bool:
-    remote = f"timeout 3 python3 -c {shlex.quote(PROBE)} {address} {port}"
+    remote = f"timeout 3 {probe_command(address, port)}"
     command = ssh_command(deployed.settings.private_key, deployed.address(source), remote)
     return subprocess.run(command, capture_output=True, check=False, timeout=30).returncode == 0
 
@@ -247,7 +228,7 @@ def test_the_firewall_matrix_holds(deployed: Deployment) -> None:
         address = deployed.address(host)
         allowed = expected_open(deployed, host, None)
         for port in PORTS:
-            if reachable_from_controller(address, port) != (port in allowed):
+            if reachable(address, port) != (port in allowed):
                 wrong.append(f"controller -> {host}:{port} expected {port in allowed}")
         for source in (n for n in names if n != host):
             allowed = expected_open(deployed, host, source)
