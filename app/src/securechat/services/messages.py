@@ -126,9 +126,8 @@ _MEMBERS = (
     )
     .where(_members.conversation_id.in_(bindparam("ids", expanding=True)))
 )
-_STORED = select(
-    _messages.conversation_id,
-    _messages.seq,
+# The columns of a message that are the sender's envelope, as stored and as read back.
+_ENVELOPE_COLUMNS = (
     _messages.message_id,
     _messages.sender_id,
     _messages.sender_key_version,
@@ -136,6 +135,11 @@ _STORED = select(
     _messages.nonce,
     _messages.ciphertext,
     _messages.signature,
+)
+_STORED = select(
+    _messages.conversation_id,
+    _messages.seq,
+    *_ENVELOPE_COLUMNS,
     _messages.server_time,
 ).where(
     tuple_(_messages.conversation_id, _messages.message_id).in_(bindparam("keys", expanding=True))
@@ -497,13 +501,7 @@ def _page_statement(direction: str, check_member: bool) -> Select[Any]:
     blocked = select(_blocks.blocked_id).where(_blocks.blocker_id == bindparam("viewer_id"))
     query = select(
         _messages.seq,
-        _messages.message_id,
-        _messages.sender_id,
-        _messages.sender_key_version,
-        _messages.epoch,
-        _messages.nonce,
-        _messages.ciphertext,
-        _messages.signature,
+        *_ENVELOPE_COLUMNS,
         # As text: the driver's datetime parsing and clock.iso cost 15 % of a page (profile).
         _messages.server_time.cast(String),
     ).where(
